@@ -1,0 +1,182 @@
+"""Settings: committed defaults per environment, overridden by environment variables.
+
+`load_settings()` is the only entry point. It is called from `main()` or a
+notebook's first cell, never at import. Every value is validated here, so a
+wrong one fails at start with the setting's name and where it came from.
+Credentials are not settings: AWS uses its default chain (a profile name is
+the most that is kept here).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .errors import ConfigError
+
+ENVIRONMENTS = ("local", "dev", "prod")
+ENV_VARIABLE = "FLYWHEEL_ENV"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Setting name -> environment variable that overrides it.
+OVERRIDES = {
+    "region": "AWS_REGION",
+    "database_name": "DATABASE_NAME",
+    "s3_root_addressable": "S3_ROOT_ADDRESSABLE",
+    "s3_root_infobase": "S3_ROOT_INFOBASE",
+    "role_name": "ROLE_NAME",
+    "sns_topic_arn": "SNS_TOPIC_ARN",
+    "data_root": "FLYWHEEL_DATA_ROOT",
+    "runs_dir": "FLYWHEEL_RUNS_DIR",
+    "mapping_path": "FLYWHEEL_MAPPING",
+}
+
+_PATTERNS = {
+    "region": (r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as us-east-1"),
+    "database_name": (r"[a-z0-9_]{1,255}", "lower-case letters, digits and _ (Glue database name)"),
+    "role_name": (r"[\w+=,.@-]{1,64}", "an IAM role name"),
+    "athena_workgroup": (r"[a-zA-Z0-9._-]{1,128}", "an Athena workgroup name"),
+    "sns_topic_arn": (r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256})?", "an SNS topic ARN"),
+    "monitor_topic_arn": (r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256})?", "an SNS topic ARN"),
+    "aws_profile": (r"[\w.+=,@-]*", "an AWS profile name"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a stage needs to know about where it runs. Holds no secret."""
+
+    env: str
+    region: str
+    database_name: str
+    data_root: str
+    s3_root_addressable: str
+    s3_root_infobase: str
+    analysis_root: str
+    athena_workgroup: str
+    role_name: str
+    sns_topic_arn: str
+    monitor_topic_arn: str
+    aws_profile: str
+    retention_months: int
+    runs_dir: str
+    mapping_path: str
+    sources: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.env == "local"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The local catalog, a DuckDB file an analyst can open and query."""
+        return Path(self.data_root) / "catalog.duckdb"
+
+    def output_root(self, dataset: str) -> str:
+        return self.s3_root_addressable if dataset == "addressable_ids" else self.s3_root_infobase
+
+    def raw_root(self, dataset: str) -> str:
+        return f"{self.data_root}/opus/{dataset}/raw_input"
+
+    def public_dict(self) -> dict:
+        """The settings as recorded in a run manifest (no secrets exist here)."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "sources"}
+
+
+def _read_defaults() -> dict:
+    text = resources.files("flywheel_lib").joinpath("conf/environments.toml").read_text()
+    return tomllib.loads(text)
+
+
+def load_settings(env: str | None = None, environ: dict | None = None) -> Settings:
+    """Settings for `env` (or $FLYWHEEL_ENV, or "local"), with overrides applied.
+
+    `environ` defaults to `os.environ`; tests pass their own.
+    """
+    environ = os.environ if environ is None else environ
+    chosen = env or environ.get(ENV_VARIABLE) or "local"
+    source = "--env" if env else (ENV_VARIABLE if environ.get(ENV_VARIABLE) else "default")
+    if chosen not in ENVIRONMENTS:
+        raise ConfigError(
+            f"unknown environment {chosen!r} (from {source})",
+            setting="env",
+            hint=f"Use one of {', '.join(ENVIRONMENTS)}",
+        )
+    values = dict(_read_defaults()[chosen])
+    sources = {k: f"environments.toml [{chosen}]" for k in values}
+    values.setdefault("runs_dir", "")
+    values.setdefault("mapping_path", "")
+    for name, variable in OVERRIDES.items():
+        if environ.get(variable):
+            values[name] = environ[variable]
+            sources[name] = f"${variable}"
+
+    if not values["data_root"]:
+        values["data_root"] = str(PROJECT_ROOT / "data")
+    if not values["runs_dir"]:
+        values["runs_dir"] = str(PROJECT_ROOT / "runs")
+    fill = {"env": chosen, "region": values["region"]}
+    values["data_root"] = _fill(values["data_root"], fill, "data_root")
+    fill["data_root"] = values["data_root"].rstrip("/")
+    for name in ("s3_root_addressable", "s3_root_infobase", "analysis_root"):
+        values[name] = _fill(values[name], fill, name).rstrip("/")
+    if chosen == "local":
+        for name in ("data_root", "s3_root_addressable", "s3_root_infobase", "analysis_root", "runs_dir"):
+            values[name] = str(Path(values[name]).expanduser().resolve())
+    else:
+        values["runs_dir"] = str(Path(values["runs_dir"]).expanduser().resolve())
+
+    settings = Settings(env=chosen, sources=sources, **_coerce(values, sources))
+    _validate(settings)
+    return settings
+
+
+def _fill(template: str, fill: dict, name: str) -> str:
+    try:
+        return template.format(**fill)
+    except KeyError as err:
+        raise ConfigError(f"unknown placeholder {{{err.args[0]}}} in {template!r}", setting=name) from err
+
+
+def _coerce(values: dict, sources: dict) -> dict:
+    try:
+        values["retention_months"] = int(values["retention_months"])
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"retention_months must be a whole number, got {values['retention_months']!r} "
+            f"(from {sources.get('retention_months')})",
+            setting="retention_months",
+        ) from err
+    return values
+
+
+def _validate(settings: Settings) -> None:
+    for name, (pattern, meaning) in _PATTERNS.items():
+        value = getattr(settings, name)
+        if not re.fullmatch(pattern, value):
+            raise ConfigError(
+                f"{name} = {value!r} (from {settings.sources.get(name)}) is not {meaning}",
+                setting=name,
+            )
+    if settings.retention_months < 1:
+        raise ConfigError("retention_months must be at least 1", setting="retention_months")
+    cloud = settings.env != "local"
+    for name in ("data_root", "s3_root_addressable", "s3_root_infobase", "analysis_root"):
+        value = getattr(settings, name)
+        if cloud and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", value):
+            raise ConfigError(
+                f"{name} = {value!r} (from {settings.sources.get(name)}) is not an s3:// location",
+                setting=name,
+                hint=f"The {settings.env} environment reads and writes S3",
+            )
+        if not cloud and value.startswith("s3://"):
+            raise ConfigError(
+                f"{name} = {value!r} (from {settings.sources.get(name)}) is an S3 location, "
+                "but the local environment works on files",
+                setting=name,
+                hint="Unset it, or choose --env dev/prod",
+            )
