@@ -13,7 +13,6 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from .errors import ConfigError
@@ -88,8 +87,7 @@ class Settings:
 
 
 def _read_defaults() -> dict:
-    text = resources.files("flywheel_lib").joinpath("conf/environments.toml").read_text()
-    return tomllib.loads(text)
+    return tomllib.loads((Path(__file__).parent / "conf" / "environments.toml").read_text())
 
 
 def load_settings(env: str | None = None, environ: dict | None = None) -> Settings:

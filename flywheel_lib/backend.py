@@ -1,0 +1,76 @@
+"""The backend interface every stage talks to, and the registry that picks one by name.
+
+Two implementations: `local` (DuckDB over Parquet on disk) and, for the dev and
+prod environments, `aws` (Glue, Athena, S3). Implementations are imported
+lazily, so the local backend never needs boto3 credentials or network.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+
+from .errors import ConfigError
+
+# environment -> (module, class)
+_REGISTRY = {
+    "local": ("flywheel_lib.local.backend", "LocalBackend"),
+    "dev": ("flywheel_lib.aws.backend", "AwsBackend"),
+    "prod": ("flywheel_lib.aws.backend", "AwsBackend"),
+}
+
+
+class Backend(ABC):
+    """What a refresh stage needs from where the data lives."""
+
+    name = "abstract"
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    @abstractmethod
+    def split(self, snapshot, run_id: str, tables: list[str] | None = None):
+        """Write the snapshot's output tables as a new version; returns one TableOutput each."""
+
+    @abstractmethod
+    def register(self, snapshot, run_id: str):
+        """Stage catalog tables for this run's split output of the snapshot's dataset."""
+
+    @abstractmethod
+    def repair(self, run_id: str) -> list[dict]:
+        """Record every bucket folder of this run's staged tables as a partition (not *_er)."""
+
+    @abstractmethod
+    def validate(self, pair, run_id: str):
+        """Check every staged table of the run; returns CheckResults (never raises on a failed check)."""
+
+    @abstractmethod
+    def publish(self, run_id: str):
+        """Point the catalog at this run's staged tables, all at once."""
+
+    @abstractmethod
+    def build_er_table(self, pair, run_id: str, copies: bool = False):
+        """Rebuild the Entity Resolution table(s) for the snapshot and publish them."""
+
+    @abstractmethod
+    def published(self):
+        """Catalog entries currently serving queries."""
+
+    @abstractmethod
+    def bucket_rows(self, entry) -> dict[int, int]:
+        """Rows per id_bucket of a catalog table."""
+
+
+def get_backend(settings, **kwargs) -> Backend:
+    module_name, class_name = _REGISTRY[settings.env]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name.rsplit(".", 1)[0] and err.name != module_name:
+            raise
+        raise ConfigError(
+            f"the {settings.env} environment needs the AWS backend, which this version does not include",
+            setting="env",
+            hint="Use --env local",
+        ) from err
+    return getattr(module, class_name)(settings, **kwargs)

@@ -1,0 +1,75 @@
+"""Tables and charts the notebooks show. Pure functions: data in, DataFrame or Figure out."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # notebooks render inline; the driver has no screen
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .checks import CheckResult  # noqa: E402
+
+
+def snapshots_table(pair) -> pd.DataFrame:
+    rows = [
+        {"dataset": s.dataset, "snapshot_dt": s.snapshot_dt, "files": len(s.files),
+         "size_mb": round(s.size / 2**20, 2), "location": s.location}
+        for s in (pair.addressable, pair.infobase)
+    ]
+    return pd.DataFrame(rows)
+
+
+def outputs_table(outputs) -> pd.DataFrame:
+    """One row per split output table."""
+    return pd.DataFrame(
+        [{"table": o.catalog_name, "rows": o.rows, "columns": len(o.columns),
+          "reused from earlier attempt": o.reused, "location": o.location} for o in outputs]
+    )
+
+
+def catalog_table(entries) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"table": e.name, "state": e.state, "snapshot_dt": e.snapshot_dt, "run_id": e.run_id,
+          "data columns": len(e.columns), "with partition key": e.width,
+          "partition keys": ", ".join(k for k, _ in e.partition_keys) or "-",
+          "rows": e.row_count, "location": e.location} for e in entries]
+    )
+
+
+def checks_table(results: list[CheckResult]) -> pd.DataFrame:
+    """Checks as a table with one row per table, one column per check ('ok' or what failed)."""
+    if not results:
+        return pd.DataFrame()
+    frame = pd.DataFrame([r.as_dict() for r in results])
+    frame["result"] = [("ok: " if r.ok else "FAILED: ") + r.detail for r in results]
+    return frame.pivot(index="table", columns="check", values="result").fillna("-")
+
+
+def failed_checks(results: list[CheckResult]) -> pd.DataFrame:
+    return pd.DataFrame([r.as_dict() for r in results if not r.ok], columns=["table", "check", "ok", "detail"])
+
+
+def bucket_chart(counts: dict[int, int], title: str):
+    """Rows per id_bucket: a skewed or empty bucket stands out."""
+    fig, ax = plt.subplots(figsize=(10, 2.8))
+    buckets = sorted(counts)
+    ax.bar(buckets, [counts[b] for b in buckets], width=1.0, color="#4878a8")
+    mean = sum(counts.values()) / max(len(counts), 1)
+    ax.axhline(mean, color="#c44e52", linewidth=1, label=f"mean {mean:,.0f}")
+    ax.set(xlim=(-1, 256), xlabel="id_bucket", ylabel="rows", title=title)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def rows_chart(frame: pd.DataFrame, label: str, value: str, title: str):
+    """A horizontal bar per table."""
+    ordered = frame.sort_values(value)
+    fig, ax = plt.subplots(figsize=(8, max(2.0, 0.26 * len(ordered))))
+    ax.barh(ordered[label], ordered[value], color="#4878a8")
+    ax.set(xlabel=value, title=title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

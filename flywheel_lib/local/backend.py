@@ -1,0 +1,180 @@
+"""The local backend: DuckDB over Parquet folders on disk, a DuckDB file as catalog."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .. import lake
+from ..backend import Backend
+from ..checks import EXPECTED_BUCKETS, CheckResult, buckets_detail, check
+from ..errors import CatalogError
+from ..mapping import KEY, Mapping, load_mapping
+from ..snapshots import Snapshot, SnapshotPair
+from .catalog import PARQUET_FORMATS, CatalogEntry, LocalCatalog
+from .er import write_er_table
+from .split import ADDRESSABLE_TABLE, TableOutput, split_snapshot
+from .sql import connect, parquet_source
+from .types import hive_columns
+
+ER_SUFFIX = "_er"
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(self, settings, mapping: Mapping | None = None):
+        super().__init__(settings)
+        self._mapping = mapping
+        self.catalog = LocalCatalog(settings.catalog_path)
+
+    @property
+    def mapping(self) -> Mapping:
+        if self._mapping is None:
+            self._mapping = load_mapping(self.settings.mapping_path or None)
+        return self._mapping
+
+    # -- split ---------------------------------------------------------------
+    def split(self, snapshot: Snapshot, run_id: str, tables: list[str] | None = None) -> list[TableOutput]:
+        mapping = None if snapshot.dataset == "addressable_ids" else self.mapping
+        return split_snapshot(snapshot, self.settings.output_root(snapshot.dataset), run_id, mapping, tables)
+
+    # -- registration ----------------------------------------------------------
+    def register(self, snapshot: Snapshot, run_id: str) -> list[CatalogEntry]:
+        root = self.settings.output_root(snapshot.dataset)
+        missing, entries = [], []
+        for table in self._tables_of(snapshot.dataset):
+            version = lake.version_dir(root, table, snapshot.snapshot_dt, run_id)
+            marker = lake.read_marker(version)
+            if marker is None:
+                missing.append(table)
+                continue
+            entries.append(_entry(table, snapshot, run_id, version, marker))
+        if missing:
+            raise CatalogError(
+                f"no split output of run {run_id} for {len(missing)} table(s): {', '.join(missing)}",
+                hint="Run the split stage for this month first",
+            )
+        self.catalog.stage(entries)
+        return entries
+
+    def _tables_of(self, dataset: str) -> list[str]:
+        return [ADDRESSABLE_TABLE] if dataset == "addressable_ids" else self.mapping.table_names()
+
+    # -- repair and validation ---------------------------------------------------
+    def repair(self, run_id: str) -> list[dict]:
+        rows = []
+        for entry in self._staged(run_id):
+            folders = {b: str(p) for b, p in lake.bucket_folders(Path(entry.location)).items()}
+            added = self.catalog.record_partitions(entry.name, run_id, folders)
+            rows.append({"table": entry.name, "bucket_folders": len(folders), "partitions_added": added})
+        return rows
+
+    def validate(self, pair: SnapshotPair, run_id: str) -> list[CheckResult]:
+        staged = {e.name: e for e in self._staged(run_id)}
+        expected = [Mapping.catalog_name(t) for t in [ADDRESSABLE_TABLE, *self.mapping.table_names()]]
+        results = [check(n, "registered", n in staged, "staged for this run" if n in staged else "not registered")
+                   for n in expected]
+        source_rows = {ds: self.source_rows(pair.of(ds)) for ds in ("addressable_ids", "infobase_attributes")}
+        for entry in staged.values():
+            results += self._table_checks(entry, source_rows[entry.dataset])
+        return results
+
+    def _table_checks(self, entry: CatalogEntry, source_rows: int) -> list[CheckResult]:
+        folders = set(lake.bucket_folders(Path(entry.location)))
+        partitions = set(self.catalog.partitions(entry.name, entry.run_id))
+        formats = {k: getattr(entry, k) for k in PARQUET_FORMATS}
+        rows = self.count_rows(entry)
+        return [
+            check(entry.name, "bucket folders", folders == EXPECTED_BUCKETS, buckets_detail(folders)),
+            check(entry.name, "catalog partitions", partitions == EXPECTED_BUCKETS, buckets_detail(partitions)),
+            check(entry.name, "table type and formats", formats == PARQUET_FORMATS,
+                  "external Parquet" if formats == PARQUET_FORMATS else f"found {formats}"),
+            check(entry.name, "contract", KEY in entry.column_names and entry.partition_keys == [("id_bucket", "int")],
+                  f"key {'present' if KEY in entry.column_names else 'MISSING'}, "
+                  f"partition keys {[k for k, _ in entry.partition_keys]}"),
+            check(entry.name, "row count vs source", rows == source_rows,
+                  f"{rows:,} rows, source snapshot {source_rows:,}"),
+        ]
+
+    def publish(self, run_id: str) -> list[CatalogEntry]:
+        staged = self._staged(run_id)
+        self.catalog.publish([e.name for e in staged], run_id)
+        self.prune()
+        return staged
+
+    # -- ER table ------------------------------------------------------------
+    def build_er_table(self, pair: SnapshotPair, run_id: str, copies: bool = False) -> list[CatalogEntry]:
+        published = {e.name: e for e in self.catalog.published() if not e.name.endswith(ER_SUFFIX)}
+        sources = [published[n] for n in sorted(published)] if copies else [published.get("part_addressable_ids")]
+        if sources[0] is None:
+            raise CatalogError("part_addressable_ids is not published", hint="Run glue_ready first")
+        entries = []
+        for source in sources:
+            if source.snapshot_dt != pair.addressable.snapshot_dt:
+                raise CatalogError(
+                    f"{source.name} serves snapshot {source.snapshot_dt}, not {pair.addressable.snapshot_dt}",
+                    table=source.name, hint="Run glue_ready for this month first")
+            entries.append(write_er_table(source, self.settings.output_root(source.dataset), run_id))
+        self.catalog.stage(entries)
+        for entry in entries:
+            rows = self.count_rows(entry)
+            if rows != entry.row_count:
+                raise CatalogError(f"{entry.name} has {rows} rows, expected {entry.row_count}", table=entry.name)
+        self.catalog.publish([e.name for e in entries], run_id)
+        return entries
+
+    # -- reads ---------------------------------------------------------------
+    def published(self) -> list[CatalogEntry]:
+        return self.catalog.published()
+
+    def source_rows(self, snapshot: Snapshot) -> int:
+        con = connect()
+        try:
+            return con.execute(f"SELECT count(*) FROM {parquet_source([f.path for f in snapshot.files])}").fetchone()[0]
+        finally:
+            con.close()
+
+    def count_rows(self, entry: CatalogEntry) -> int:
+        return sum(self.bucket_rows(entry).values())
+
+    def bucket_rows(self, entry: CatalogEntry) -> dict[int, int]:
+        """Rows per id_bucket of a catalog entry or split output, from the Parquet footers."""
+        return lake.bucket_row_counts(entry.location, partitioned=bool(entry.partition_keys))
+
+    def _staged(self, run_id: str) -> list[CatalogEntry]:
+        return [e for e in self.catalog.entries(run_id=run_id, state="staged") if not e.name.endswith(ER_SUFFIX)]
+
+    # -- retention -------------------------------------------------------------
+    def prune(self) -> list[str]:
+        """Delete versions beyond the newest `retention_months` snapshots, never a published one."""
+        keep_published = {(e.name, e.run_id) for e in self.catalog.published()}
+        removed = []
+        for entry_name, root, folder in self._table_folders():
+            versions = lake.versions(root, folder)
+            newest = sorted({dt for dt, _, _ in versions})[-self.settings.retention_months:]
+            for snapshot_dt, run_id, path in versions:
+                if snapshot_dt not in newest and (entry_name, run_id) not in keep_published:
+                    shutil.rmtree(path)
+                    self.catalog.forget(entry_name, run_id)
+                    removed.append(str(path))
+        return removed
+
+    def _table_folders(self):
+        for dataset in ("addressable_ids", "infobase_attributes"):
+            root = self.settings.output_root(dataset)
+            if Path(root).is_dir():
+                for child in sorted(Path(root).iterdir()):
+                    if child.is_dir() and not child.name.startswith("."):
+                        yield Mapping.catalog_name(child.name), root, child.name
+
+
+def _entry(table: str, snapshot: Snapshot, run_id: str, version: Path, marker: dict) -> CatalogEntry:
+    first_file = next(version.glob("id_bucket=*/*.parquet"))
+    columns = hive_columns(pq.read_schema(first_file), table)
+    return CatalogEntry(
+        name=Mapping.catalog_name(table), run_id=run_id, dataset=snapshot.dataset, source_table=table,
+        location=str(version), snapshot_dt=snapshot.snapshot_dt, columns=columns, row_count=marker["rows"],
+    )

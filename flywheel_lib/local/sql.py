@@ -1,0 +1,42 @@
+"""Small helpers to write DuckDB SQL safely (identifiers and literals quoted)."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from ..errors import CatalogError
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+
+
+def ident(name: str) -> str:
+    """A double-quoted identifier; refuses names a catalog table could never have."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise CatalogError(f"{name!r} is not a valid table or column name")
+    return f'"{name}"'
+
+
+def quote_any(name: str) -> str:
+    """A double-quoted identifier for a raw upstream column, whatever it contains."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def parquet_source(paths: list[str], hive: bool = False) -> str:
+    """`read_parquet([...])` over the given files or globs."""
+    listed = ", ".join(literal(p) for p in paths)
+    options = ", hive_partitioning = true, hive_types = {'id_bucket': INTEGER}" if hive else ""
+    return f"read_parquet([{listed}]{options})"
+
+
+def connect(threads: int | None = None, memory_limit: str = "2GB") -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for one piece of work, bounded in memory."""
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    if threads:
+        config["threads"] = threads
+    return duckdb.connect(config=config)
