@@ -84,16 +84,16 @@ def default_mapping_path() -> Path:
 
 
 def load_mapping(path: str | Path | None = None) -> Mapping:
-    """Read and validate the mapping at `path` (None: the packaged default)."""
-    path = Path(path) if path is not None else default_mapping_path()
+    """Read and validate the mapping at `path` (None or "", as an unset setting is: the packaged default)."""
+    path = Path(path) if path else default_mapping_path()
     rows = _read_rows(path)
-    problems: list[tuple[str, str]] = []  # (table, message)
+    problems: list[tuple[int, str, str]] = []  # (first line, table, message)
     tables: dict[str, list[MappedColumn]] = {}
     has_key_row: set[str] = set()
     for row in rows:
         problem = _row_problem(row)
         if problem:
-            problems.append((row.table, problem))
+            problems.append((row.line, row.table, problem))
         elif row.column == KEY:
             has_key_row.add(row.table)
             tables.setdefault(row.table, [])
@@ -137,6 +137,8 @@ def _read_rows(path: Path) -> list[MappedColumn]:
     except FileNotFoundError:
         raise MappingError("the split mapping file does not exist", path=str(path),
                            hint="Check the mapping_path setting ($FLYWHEEL_MAPPING)") from None
+    except OSError as err:  # a folder, no permission...
+        raise MappingError(f"the split mapping cannot be opened: {err.strerror}", path=str(path)) from err
     except (UnicodeDecodeError, csv.Error) as err:
         raise MappingError(f"the split mapping cannot be read as UTF-8 CSV: {err}", path=str(path),
                            hint="Save it as CSV, UTF-8 (a byte-order mark is fine)") from err
@@ -189,7 +191,7 @@ def _row_problem(row: MappedColumn) -> str | None:
     return None
 
 
-def _duplicate_problems(rows: list[MappedColumn]) -> list[tuple[str, str]]:
+def _duplicate_problems(rows: list[MappedColumn]) -> list[tuple[int, str, str]]:
     """Columns twice in a table, in two tables, and raw columns read twice."""
     problems = []
     by_column: dict[str, list[MappedColumn]] = {}
@@ -200,20 +202,21 @@ def _duplicate_problems(rows: list[MappedColumn]) -> list[tuple[str, str]]:
         if row.column != KEY and row.source:
             by_source.setdefault(row.source.lower(), []).append(row)  # raw names match in any case
     for column, seen in by_column.items():
-        for table in dict.fromkeys(r.table for r in seen):
+        tables = list(dict.fromkeys(r.table for r in seen))
+        for table in tables:
             same = [r for r in seen if r.table == table]
             if len(same) > 1:
-                problems.append((table, f"{_lines(same)}: table {table}, column {column}: appears "
-                                        f"{len(same)} times in {table}; keep one row"))
-        tables = list(dict.fromkeys(r.table for r in seen))
+                message = f"table {table}, column {column}: appears {len(same)} times in {table}; keep one row"
+                problems.append((same[0].line, table, f"{_lines(same)}: {message}"))
         if column != KEY and len(tables) > 1:
-            problems.append((tables[0], f"{_lines(seen)}: column {column} is mapped to tables "
-                                        f"{', '.join(tables)}; a column belongs to one table, keep one"))
-    for source, seen in by_source.items():
+            names = ", ".join(tables)
+            message = f"column {column} is mapped to tables {names}; a column belongs to one table, keep one"
+            problems.append((seen[0].line, names, f"{_lines(seen)}: {message}"))
+    for seen in by_source.values():
         if len({r.column for r in seen}) > 1:  # one column in two tables is reported above
             targets = ", ".join(f"{r.table}.{r.column}" for r in seen)
-            problems.append((seen[0].table, f"{_lines(seen)}: OPUS_COLUMN {seen[0].source} is read "
-                                            f"for {targets}; map each raw column once"))
+            message = f"OPUS_COLUMN {seen[0].source} is read for {targets}; map each raw column once"
+            problems.append((seen[0].line, seen[0].table, f"{_lines(seen)}: {message}"))
     return problems
 
 
@@ -221,11 +224,12 @@ def _lines(rows: list[MappedColumn]) -> str:
     return "lines " + ", ".join(str(r.line) for r in rows)
 
 
-def _mapping_error(path: Path, problems: list[tuple[str, str]]) -> MappingError:
-    listed = [message for _, message in problems[:MAX_LISTED_PROBLEMS]]
+def _mapping_error(path: Path, problems: list[tuple[int, str, str]]) -> MappingError:
+    problems = sorted(problems)  # in file order, as someone fixing them reads it
+    listed = [message for _, _, message in problems[:MAX_LISTED_PROBLEMS]]
     if len(problems) > MAX_LISTED_PROBLEMS:
         listed.append(f"and {len(problems) - MAX_LISTED_PROBLEMS} more")
-    tables = {table for table, _ in problems}
+    tables = {table for _, table, _ in problems}
     count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
     return MappingError(
         f"the split mapping has {count}: " + "; ".join(listed),

@@ -128,9 +128,15 @@ def test_empty_file_and_header_only(tmp_path):
     assert "no data rows" in error_of(tmp_path, [])
 
 
-def test_missing_file(tmp_path):
+def test_missing_or_unreadable_file(tmp_path):
     with pytest.raises(MappingError, match="does not exist"):
         load_mapping(tmp_path / "absent.csv")
+    with pytest.raises(MappingError, match="cannot be opened"):
+        load_mapping(tmp_path)
+
+
+def test_unset_path_means_the_packaged_mapping():
+    assert load_mapping("").path == load_mapping(None).path == str(default_mapping_path())
 
 
 def test_duplicate_column_in_a_table_names_both_lines(tmp_path):
@@ -153,6 +159,7 @@ def test_column_in_two_tables(tmp_path):
     message = error_of(tmp_path, ["A,x,,X,", "B,x,,X,"])
     assert "lines 2, 3: column x is mapped to tables A, B" in message
     assert "OPUS_COLUMN" not in message  # one problem, reported once
+    assert "[table A, B," in message  # not pinned on one of the two
 
 
 def test_source_read_for_two_columns_in_any_case(tmp_path):
@@ -170,11 +177,18 @@ def test_partition_key_cannot_be_an_attribute(tmp_path):
     assert "line 2: table A, column id_bucket" in error_of(tmp_path, ["A,id_bucket,,Id_Bucket,"])
 
 
-def test_every_problem_is_listed_in_one_error(tmp_path):
-    lines = [f"A,bad-{i},,S{i}," for i in range(25)] + [",ok,,OK,"]
+def test_every_problem_is_listed_in_one_error_in_file_order(tmp_path):
+    lines = ["A,x,,X,", "A,x,,Y,"] + [f"A,bad-{i},,S{i}," for i in range(25)] + [",ok,,OK,"]
     message = error_of(tmp_path, lines)
-    assert message.startswith("the split mapping has 26 problems")
-    assert "line 2:" in message and "and 6 more" in message
+    assert message.startswith("the split mapping has 27 problems: lines 2, 3: table A, column x")
+    assert "line 4: table A, column bad-0" in message and "and 7 more" in message
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER + "\r\nA,x,Caf\xe9,X,\r\n").encode("latin-1"))
+    with pytest.raises(MappingError, match="cannot be read as UTF-8"):
+        load_mapping(path)
 
 
 def test_key_source_shared_by_every_key_row_is_fine(tmp_path):
