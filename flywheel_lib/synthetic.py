@@ -35,6 +35,7 @@ DIGIT_SPAN, DIGIT_STEP = 900_000_000_000, 556_230_589_061  # 12-digit keys
 ALNUM_SPAN, ALNUM_STEP = 62**5, 566_201_857  # 5-character keys
 ALNUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
 HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+DIGITS = HEX[:10]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class ColumnSpec:
     name: str
     type: pa.DataType
     null_rate: float
-    render: Callable[[np.ndarray, np.ndarray], pa.Array]
+    render: Callable[[np.ndarray, np.ndarray], pa.Array] | None  # None: the key (see _keys)
     per_row: int = 1
 
 
@@ -69,7 +70,7 @@ def write_snapshot(data_root, snapshot_dt: str, rows: int, *, seed: int = 42, ma
     if existing and not overwrite:
         raise SnapshotError(f"snapshot {snapshot_dt} already exists", path=existing[0],
                             hint="Pick another --snapshot-dt, or pass overwrite=True (--overwrite)")
-    mapping = mapping or load_mapping()
+    mapping = mapping if mapping is not None else load_mapping()
     written = {}
     for dataset, target in targets.items():
         specs = _specs(dataset, snapshot_dt, mapping)
@@ -171,7 +172,7 @@ def _keys(draws: np.ndarray, first: int, seed: int) -> pa.Array:
     offsets = np.random.SeedSequence([seed, 1]).generate_state(2, np.uint64)
     digits = _permute(rows, DIGIT_STEP, int(offsets[0]), DIGIT_SPAN) + np.uint64(100_000_000_000)
     keys = pa.array(digits).cast(pa.string())
-    alnum = _base62(_permute(rows, ALNUM_STEP, int(offsets[1]), ALNUM_SPAN))
+    alnum = _digits(_permute(rows, ALNUM_STEP, int(offsets[1]), ALNUM_SPAN), ALNUM, 5)
     pick = (draws >> np.uint64(32)) < np.uint64(int(0.3 * (1 << 32)))
     keys = pc.replace_with_mask(keys, pa.array(pick), alnum.filter(pa.array(pick)))
     odd = np.flatnonzero(np.isin(rows % np.uint64(500), [3, 11]))
@@ -200,12 +201,14 @@ def _awkward_key(row: int, seed: int, alnum: str) -> str:
     return f"{digest[:52]}{row:012d}"  # 64 characters, unique by the row number
 
 
-def _base62(values: np.ndarray) -> pa.Array:
-    chars = np.empty((len(values), 5), np.uint8)
-    for position in range(4, -1, -1):
-        chars[:, position] = ALNUM[values % np.uint64(62)]
-        values = values // np.uint64(62)
-    return _fixed_width(chars, None)
+def _digits(values: np.ndarray, alphabet: np.ndarray, width: int, nulls=None) -> pa.Array:
+    """`values` written in base len(alphabet) as fixed-width strings, leading "zeros" kept."""
+    values, base = values.astype(np.uint64), np.uint64(len(alphabet))
+    chars = np.empty((len(values), width), np.uint8)
+    for position in range(width - 1, -1, -1):
+        chars[:, position] = alphabet[values % base]
+        values = values // base
+    return _fixed_width(chars, nulls)
 
 
 def _fixed_width(chars: np.ndarray, nulls: np.ndarray | None) -> pa.Array:
@@ -289,7 +292,8 @@ def _code_spec(name: str, codes: tuple[str, ...], null_rate: float, skew: int) -
     arrow_type = pa.dictionary(pa.int8(), pa.string())
 
     def render(draws, nulls):
-        index = pa.array((len(codes) * _value(draws) ** skew).astype(np.int8), mask=nulls)
+        u = _value(draws)
+        index = pa.array((len(codes) * (u**skew if skew > 1 else u)).astype(np.int8), mask=nulls)
         return pa.DictionaryArray.from_arrays(index, dictionary)
 
     return ColumnSpec(name, arrow_type, null_rate, render)
@@ -304,12 +308,8 @@ def _hex_digest(draws: np.ndarray, nulls: np.ndarray) -> pa.Array:
 
 
 def _postal_code(draws: np.ndarray, nulls: np.ndarray) -> pa.Array:
-    number = (_value(draws) * 99_950).astype(np.int64) + 501  # US ZIP codes start at 00501
-    chars = np.empty((len(number), 5), np.uint8)
-    for position in range(4, -1, -1):
-        chars[:, position] = 48 + number % 10
-        number //= 10
-    return _fixed_width(chars, nulls)
+    number = (_value(draws) * 99_950).astype(np.uint64) + np.uint64(501)  # US ZIP codes start at 00501
+    return _digits(number, DIGITS, 5, nulls)
 
 
 def main(argv=None) -> None:
