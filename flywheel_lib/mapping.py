@@ -62,17 +62,8 @@ class Mapping:
         return [c.source for columns in self.tables.values() for c in columns]
 
     def clean_rooms_exclusions(self) -> dict[str, list[str]]:
-        """Tables over the limit -> the attribute columns their configured table leaves out.
-
-        Only tables with something to leave out are listed. The last attributes
-        in mapping order go, so the choice is stable and visible in the CSV.
-        """
-        out = {}
-        for table, columns in self.tables.items():
-            over = _published_width(columns) - CLEAN_ROOMS_COLUMN_LIMIT
-            if over > 0:
-                out[table] = [c.column for c in columns[-over:]]
-        return out
+        """Tables over the limit -> the attribute columns their configured table leaves out."""
+        return _exclusions(self.tables)
 
     @staticmethod
     def catalog_name(table: str) -> str:
@@ -106,8 +97,7 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
     frozen = {table: tuple(columns) for table, columns in tables.items()}
     without_key = tuple(t for t in frozen if t not in has_key_row)
     decisions = [f"{t} has no {KEY} row in the mapping; the key is added anyway" for t in without_key]
-    mapping = Mapping(str(path), frozen, without_key, ())
-    for table, left_out in mapping.clean_rooms_exclusions().items():
+    for table, left_out in _exclusions(frozen).items():
         attributes = len(frozen[table])
         decisions.append(
             f"{table}: {attributes} attributes + {KEY} + {PARTITION_KEY} = "
@@ -116,6 +106,20 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
             f"which {'stays' if len(left_out) == 1 else 'stay'} in the data"
         )
     return Mapping(str(path), frozen, without_key, tuple(decisions))
+
+
+def _exclusions(tables: dict[str, tuple[MappedColumn, ...]]) -> dict[str, list[str]]:
+    """Tables with something to leave out, and what.
+
+    The last attributes in mapping order go, so the choice is stable and
+    visible in the CSV; the data keeps them, only the configured table does not.
+    """
+    out = {}
+    for table, columns in tables.items():
+        over = _published_width(columns) - CLEAN_ROOMS_COLUMN_LIMIT
+        if over > 0:
+            out[table] = [c.column for c in columns[-over:]]
+    return out
 
 
 def _published_width(attributes: tuple[MappedColumn, ...]) -> int:
