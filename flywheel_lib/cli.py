@@ -1,0 +1,86 @@
+"""The command line: `python run_refresh.py --month 2026-10`.
+
+Parses arguments, loads settings, calls `runner.run_refresh`, and turns a
+`FlywheelError` into one `error: ...` line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import records, runner
+from .config import ENVIRONMENTS, load_settings
+from .errors import FlywheelError, RunLocked
+
+EPILOG = """\
+exit codes:
+  0    success, or nothing to do (month already refreshed, --dry-run, record intact)
+  1    a stage failed (downstream stages blocked), or --verify found differences
+  2    bad input or preflight error: month, snapshot, stage name, configuration
+  3    another run of this month holds the lock
+  130  interrupted (Ctrl-C); running again resumes where it stopped
+
+A re-run of a month resumes its latest unfinished run: stages that succeeded
+are not run again. Run records: <runs dir>/<month>/<run id>/manifest.json.
+"""
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_refresh.py", description="Run the monthly Flywheel refresh notebooks.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--month", help="refresh month, YYYY-MM")
+    add("--env", choices=ENVIRONMENTS, help="environment (default: $FLYWHEEL_ENV, else local)")
+    add("--dry-run", action="store_true",
+        help="print the plan (stages, snapshots, run record); execute and write nothing")
+    add("--only", type=_names, default=(), metavar="A,B", help="run only these stages")
+    add("--from", dest="start_from", type=_names, default=(), metavar="X",
+        help="run X and every stage downstream of it")
+    add("--skip", type=_names, default=(), metavar="A,B", help="do not run these stages")
+    add("--jobs", type=int, default=2, help="stages run in parallel at most (default 2)")
+    add("--new-run", action="store_true",
+        help="start a fresh run even if the month has a finished or unfinished one")
+    add("--allow-snapshot-mismatch", action="store_true",
+        help="refresh even if the two datasets' snapshot dates differ")
+    add("--demo-rows", type=int, metavar="N",
+        help="local only: if the month has no raw snapshot, generate a synthetic one of N rows")
+    add("--verify", metavar="RUN_DIR",
+        help="check a run record's files against its manifest checksums, then exit")
+    return parser
+
+
+def _verify(run_dir: str) -> int:
+    problems = records.verify(run_dir)
+    for problem in problems:
+        print(problem)
+    print(f"{run_dir}: {'intact' if not problems else f'{len(problems)} difference(s)'}")
+    return runner.EXIT_FAILED if problems else runner.EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.verify:
+            return _verify(args.verify)
+        if not args.month:
+            raise FlywheelError("--month is required", hint="For example --month 2026-10")
+        request = runner.Request(
+            month=args.month, only=args.only, start_from=args.start_from, skip=args.skip,
+            jobs=args.jobs, new_run=args.new_run, dry_run=args.dry_run,
+            allow_snapshot_mismatch=args.allow_snapshot_mismatch, demo_rows=args.demo_rows)
+        return runner.run_refresh(request, load_settings(args.env)).exit_code
+    except RunLocked as err:
+        print(f"error: {err}", file=sys.stderr)
+        return runner.EXIT_LOCKED
+    except FlywheelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return runner.EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return runner.EXIT_INTERRUPTED

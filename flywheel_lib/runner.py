@@ -1,0 +1,463 @@
+"""Plan and run the refresh: select stages, resume, execute in dependency order.
+
+`run_refresh(request, settings)` is what `run_refresh.py` calls. It checks
+everything it can before writing anything (month, stage names, snapshots,
+notebooks), takes the month's lock, then either resumes the month's latest
+unfinished run (stages that succeeded are not run again) or starts a new one,
+and runs the stages with papermill, independent ones in parallel.
+
+Exit codes, for a scheduler:
+    0    success, or nothing to do (the month is already refreshed, --dry-run)
+    1    a stage failed (its downstream stages are blocked; the record says why)
+    2    bad input or preflight error: month, snapshot, stage name, configuration
+    3    another run of this month holds the lock
+    130  interrupted (Ctrl-C); the next run resumes where this one stopped
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import pipeline, records
+from .errors import RunError
+from .lock import RunLock, is_held
+from .scraps import read_scraps
+from .snapshots import DATASETS, list_snapshot_dates, parse_month, resolve_snapshots
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DONE = ("succeeded", "done_earlier")
+STOPPED = ("failed", "blocked", "interrupted")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the person running the refresh asked for (the CLI flags)."""
+
+    month: str
+    only: tuple[str, ...] = ()
+    start_from: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    jobs: int = 2
+    new_run: bool = False
+    dry_run: bool = False
+    allow_snapshot_mismatch: bool = False
+    demo_rows: int | None = None
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    run_dir: Path | None = None
+
+
+# ---- planning: pure functions over the stage table ------------------------------------
+
+def order_stages(stages) -> list:
+    """The stages in dependency order (table order where free); a broken table is an error."""
+    names = [s.name for s in stages]
+    for stage in stages:
+        unknown = [u for u in stage.upstream if u not in names]
+        if unknown or names.count(stage.name) > 1:
+            raise RunError(f"stage table: {stage.name!r} is duplicated or has unknown "
+                           f"upstream {unknown}", stage=stage.name)
+    ordered, placed = [], set()
+    while len(ordered) < len(stages):
+        ready = [s for s in stages if s.name not in placed and set(s.upstream) <= placed]
+        if not ready:
+            raise RunError("stage table has a dependency cycle")
+        ordered.append(ready[0])
+        placed.add(ready[0].name)
+    return ordered
+
+
+def downstream(stages, names) -> set[str]:
+    """`names` and every stage that depends on them, directly or not."""
+    found = set(names)
+    for stage in order_stages(stages):
+        if found & set(stage.upstream):
+            found.add(stage.name)
+    return found
+
+
+def select_stages(stages, only=(), start_from=(), skip=()) -> list[str]:
+    """Names chosen by --only / --from (and downstream) / --skip, in dependency order."""
+    known = [s.name for s in order_stages(stages)]
+    for flag, given in (("--only", only), ("--from", start_from), ("--skip", skip)):
+        unknown = [n for n in given if n not in known]
+        if unknown:
+            raise RunError(f"unknown stage {unknown[0]!r} in {flag}",
+                           hint=f"Stages: {', '.join(known)}")
+    chosen = [n for n in known if (not only or n in only) and n not in skip]
+    if start_from:
+        later = downstream(stages, start_from)
+        chosen = [n for n in chosen if n in later]
+    if not chosen:
+        raise RunError("the stage selection is empty", hint=f"Stages: {', '.join(known)}")
+    return chosen
+
+
+def plan_actions(stages, selected, previous: dict | None = None) -> dict[str, str]:
+    """Stage -> "run", "done_earlier" or "skipped" (not selected).
+
+    `previous` maps stage -> status in the run being resumed. A stage that
+    succeeded earlier runs again only when something it depends on reruns.
+    """
+    previous = previous or {}
+    actions = {}
+    for stage in order_stages(stages):
+        if stage.name not in selected:
+            actions[stage.name] = "skipped"
+        elif previous.get(stage.name) in DONE and not any(
+            actions.get(u) == "run" for u in stage.upstream
+        ):
+            actions[stage.name] = "done_earlier"
+        else:
+            actions[stage.name] = "run"
+    return actions
+
+
+# ---- the entry point ------------------------------------------------------------------
+
+def run_refresh(request: Request, settings, *, stages=None, preflight=None,
+                out=None) -> Outcome:
+    """Run (or plan, with dry_run) the refresh of one month. See the module doc for exit codes.
+
+    `stages` defaults to `pipeline.REFRESH`; `preflight(settings, month, allow_mismatch)`
+    returns the month's SnapshotPair (default: `snapshots.resolve_snapshots`).
+    Tests replace both.
+    """
+    stages = order_stages(pipeline.REFRESH if stages is None else stages)
+    preflight = preflight or resolve_snapshots
+    out = out or sys.stderr
+    month = parse_month(request.month)
+    selected = select_stages(stages, request.only, request.start_from, request.skip)
+    if request.jobs < 1:
+        raise RunError(f"--jobs must be at least 1, got {request.jobs}")
+    _check_notebooks(stages, selected)
+    demo_pending = _demo_snapshot(settings, month, request)
+    pair = None if demo_pending else preflight(settings, month, request.allow_snapshot_mismatch)
+    month_dir = Path(settings.runs_dir) / month
+    if request.dry_run:
+        plan = _choose_run(month_dir, request, settings, pair, stages, selected, is_held(month_dir))
+        print(_plan_text(month, settings, pair, plan, stages, demo_pending), flush=True)
+        return Outcome(EXIT_OK)
+    with RunLock(month_dir, month):
+        plan = _choose_run(month_dir, request, settings, pair, stages, selected, False)
+        if plan["nothing_to_do"]:
+            print(plan["nothing_to_do"], file=out, flush=True)
+            return Outcome(EXIT_OK, plan["run_dir"])
+        return _execute(_open_run(plan, request, settings, pair, stages, month, out))
+
+
+def _check_notebooks(stages, selected) -> None:
+    for stage in stages:
+        if stage.name in selected and not stage.notebook_path.is_file():
+            raise RunError("stage notebook not found", stage=stage.name,
+                           path=str(stage.notebook_path))
+
+
+def _demo_snapshot(settings, month: str, request: Request) -> bool:
+    """Write a synthetic snapshot for --demo-rows if the month has none. True: dry run would."""
+    if not request.demo_rows:
+        return False
+    if not settings.is_local:
+        raise RunError("--demo-rows only works with the local environment", setting="env")
+    if any(d.startswith(month + "-") for ds in DATASETS
+           for d in list_snapshot_dates(settings.raw_root(ds))):
+        return False
+    if request.dry_run:
+        return True
+    from .synthetic import write_snapshot  # the generator needs pyarrow; only load it here
+
+    write_snapshot(settings.data_root, f"{month}-01", request.demo_rows)
+    return False
+
+
+def _snapshot_dates(snapshot_record: dict | None) -> dict:
+    datasets = (snapshot_record or {}).get("datasets", {})
+    return {name: d.get("snapshot_dt") for name, d in datasets.items()}
+
+
+def _choose_run(month_dir, request, settings, pair, stages, selected, locked: bool) -> dict:
+    """Resume the month's latest run or start a new one; read-only.
+
+    `locked`: another process holds the month's lock (only a dry run can see that).
+    """
+    latest = None if request.new_run else records.latest_run(month_dir)
+    plan = {"latest": latest, "nothing_to_do": None, "locked": False}
+    if latest is None:
+        plan.update(run_dir=month_dir / records.new_run_id(month_dir), resume=False,
+                    actions=plan_actions(stages, selected))
+        return plan
+    run_id = latest["run_id"]
+    if latest.get("status") == "running":  # running with nobody holding the lock: it died
+        plan["locked"] = locked
+        latest["status"] = "running" if locked else "interrupted"
+    if pair is not None and (latest.get("env") != settings.env or _snapshot_dates(
+            latest.get("snapshots")) != _snapshot_dates(pair.as_record())):
+        raise RunError(
+            f"the latest run {run_id} used other snapshots or another environment "
+            f"({latest.get('env')}, {_snapshot_dates(latest.get('snapshots'))})",
+            month=pair.month, hint="Pass --new-run to refresh with the current snapshots")
+    previous = {n: s.get("status") for n, s in latest.get("stages", {}).items()}
+    actions = plan_actions(stages, selected, previous)
+    plan.update(run_dir=month_dir / run_id, resume=True, actions=actions)
+    if "run" not in actions.values():
+        what = ("is already refreshed" if latest.get("status") == "succeeded"
+                else "has nothing to run for this selection")
+        plan["nothing_to_do"] = (
+            f"{latest['month']} {what}: run {run_id} ({latest.get('status')}, ended "
+            f"{latest.get('ended_at')}), record {plan['run_dir']}. "
+            "Nothing executed; --new-run refreshes again.")
+    return plan
+
+
+def _plan_text(month, settings, pair, plan, stages, demo_pending) -> str:
+    lines = [f"Refresh {month} (env {settings.env}): dry run, nothing executed or written", "",
+             "snapshots:"]
+    if pair is None:
+        lines.append(f"  none yet: --demo-rows would generate snapshot_dt={month}-01")
+    for name, d in (pair.as_record()["datasets"].items() if pair else ()):
+        size = sum(f["size"] for f in d["files"])
+        lines.append(f"  {name:<20} {d['snapshot_dt']}  {len(d['files'])} files, "
+                     f"{size:,} bytes  {d['location']}")
+    latest = plan["latest"]
+    how = (f"resumes run {latest['run_id']} ({latest.get('status')})" if plan["resume"]
+           else "new run")
+    lines += ["", f"run record: {plan['run_dir']} ({how})"]
+    if plan["locked"]:
+        lines.append("  that run is in progress now: a real run would exit 3 (locked)")
+    if plan["nothing_to_do"]:
+        lines.append(f"  {plan['nothing_to_do']}")
+    lines += ["", "stages, in dependency order:"]
+    width = max(len(s.name) for s in stages)
+    for stage in stages:
+        lines.append(f"  {stage.name:<{width}}  {plan['actions'][stage.name]:<12} "
+                     f"upstream: {', '.join(stage.upstream) or '-'}")
+        lines.append(f"  {'':<{width}}  {'':<12} produces: {stage.produces}")
+    return "\n".join(lines)
+
+
+# ---- execution ------------------------------------------------------------------------
+
+def _open_run(plan, request, settings, pair, stages, month, out) -> "_Run":
+    run_dir, actions = plan["run_dir"], plan["actions"]
+    if plan["resume"]:
+        manifest = plan["latest"]
+        records.reopen(manifest, run_dir, stages, actions)
+    else:
+        run_dir.mkdir(parents=True)
+        manifest = records.new_manifest(run_dir.name, month, settings, pair, stages, actions)
+    # Only these four values reach the notebooks: never anything from the environment.
+    manifest["parameters"] = {"month": month, "run_id": run_dir.name, "env": settings.env,
+                              "allow_snapshot_mismatch": bool(request.allow_snapshot_mismatch)}
+    manifest.update(status="running", ended_at=None, **records.provenance())
+    to_run = [s.name for s in stages if actions[s.name] == "run"]
+    manifest["invocations"].append({
+        "started_at": records.utc_now(), "ended_at": None, "duration_s": None, "status": "running",
+        "resumed": plan["resume"], "stages": to_run, "commit": manifest["code"]["commit"]})
+    records.write_manifest(run_dir, manifest)
+    return _Run(run_dir, manifest, stages, to_run, request.jobs, out)
+
+
+def _execute(run: "_Run") -> Outcome:
+    started = time.monotonic()
+    action = "resuming" if len(run.manifest["invocations"]) > 1 else "starting"
+    run.say(f"{action} run {run.run_dir.name} of {run.manifest['month']}: {run.run_dir}")
+    for name, entry in run.manifest["stages"].items():
+        if entry["status"] == "done_earlier":
+            run.say("done earlier", name)
+    finished = run.execute()
+    statuses = [e["status"] for e in run.manifest["stages"].values()]
+    status = ("interrupted" if not finished else "failed" if {"failed", "blocked"} & set(statuses)
+              else "interrupted" if "interrupted" in statuses else "succeeded")
+    invocation = run.manifest["invocations"][-1]
+    invocation.update(ended_at=records.utc_now(), status=status,
+                      duration_s=round(time.monotonic() - started, 1))
+    run.manifest.update(status=status, ended_at=invocation["ended_at"], duration_s=round(
+        sum(i["duration_s"] or 0 for i in run.manifest["invocations"]), 1))
+    run.save()
+    print("\n" + "\n".join(records.summary_lines(run.manifest, run.run_dir)), file=run.out,
+          flush=True)
+    ran = {run.manifest["stages"][n]["status"] for n in run.to_run}
+    code = (EXIT_INTERRUPTED if not finished
+            else EXIT_FAILED if {"failed", "blocked"} & ran else EXIT_OK)
+    return Outcome(code, run.run_dir)
+
+
+class _Run:
+    """One invocation: starts stages as their upstream succeed, records every change."""
+
+    def __init__(self, run_dir: Path, manifest: dict, stages, to_run: list[str], jobs: int,
+                 out):
+        self.run_dir, self.manifest, self.to_run, self.jobs = run_dir, manifest, to_run, jobs
+        self.stages = {s.name: s for s in stages}
+        self.kernels = _Kernels()
+        self.out = out
+        self.width = max([16] + [len(n) for n in self.stages])
+
+    def say(self, text: str, name: str = "") -> None:
+        prefix = f"{name:<{self.width}} " if name else ""
+        print(f"[{datetime.now():%H:%M:%S}] {prefix}{text}", file=self.out, flush=True)
+
+    def save(self) -> None:
+        records.write_manifest(self.run_dir, self.manifest)
+
+    def status(self, name: str) -> str:
+        return self.manifest["stages"][name]["status"]
+
+    def execute(self) -> bool:
+        """Run every stage of `to_run`; False if interrupted (Ctrl-C)."""
+        waiting, running = list(self.to_run), {}
+        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="stage")
+        try:
+            while waiting or running:
+                self._block(waiting)
+                for name in [n for n in waiting if self._ready(n)][: self.jobs - len(running)]:
+                    waiting.remove(name)
+                    running[self._start(pool, name)] = name
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finish(running.pop(future), future.result())
+            return True
+        except KeyboardInterrupt:
+            self._interrupt(running)
+            return False
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _ready(self, name: str) -> bool:
+        # Upstream stages outside this invocation are done (earlier, or assumed by selection).
+        return all(self.status(u) == "succeeded" for u in self.stages[name].upstream
+                   if u in self.to_run)
+
+    def _block(self, waiting: list[str]) -> None:
+        for name in list(waiting):  # dependency order: a block propagates in one pass
+            stopped = [u for u in self.stages[name].upstream
+                       if u in self.to_run and self.status(u) in STOPPED]
+            if stopped:
+                waiting.remove(name)
+                self.manifest["stages"][name].update(status="blocked", error={
+                    "ename": "Blocked", "evalue": f"upstream {', '.join(stopped)} did not succeed"})
+                self.save()
+                self.say(f"blocked: upstream {', '.join(stopped)} did not succeed", name)
+
+    def _start(self, pool, name: str):
+        entry = self.manifest["stages"][name]
+        entry.update(status="running", started_at=records.utc_now(), attempts=entry["attempts"] + 1)
+        self.save()
+        self.say("started", name)
+        return pool.submit(_run_stage, self.stages[name], self.run_dir,
+                           self.manifest["parameters"], self.kernels)
+
+    def _finish(self, name: str, result: dict) -> None:
+        self.manifest["stages"][name].update(result)
+        self.save()
+        text = f"{result['status']} in {result['duration_s']:.1f}s"
+        if result["status"] == "failed":
+            error = result["error"]
+            text = f"FAILED in {result['duration_s']:.1f}s: {error['ename']}: {error['evalue']}"
+        self.say(text, name)
+        if result["status"] != "succeeded" and result.get("notebook"):
+            self.say(f"  see {self.run_dir / result['notebook']}", name)
+
+    def _interrupt(self, running: dict) -> None:
+        self.say(f"interrupted: stopping {len(running)} running stage(s)")
+        try:
+            for signum, grace in ((signal.SIGINT, 15), (signal.SIGKILL, 10)):
+                self.kernels.signal_all(signum)
+                if not wait(running, timeout=grace).not_done:
+                    break
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop waiting, record what we know
+        for future, name in running.items():
+            result = future.result() if future.done() else _unfinished(
+                self.manifest["stages"][name]["started_at"])
+            if result["status"] != "succeeded":
+                result["status"] = "interrupted"
+            self._finish(name, result)
+
+
+class _Kernels:
+    """The kernels of running stages. Kernels run in their own session, so Ctrl-C
+    at the terminal does not reach them: the driver passes it on."""
+
+    def __init__(self):
+        self.running: dict[int, object] = {}
+        self._class = None
+
+    def manager_class(self):
+        if self._class is None:
+            from jupyter_client import AsyncKernelManager  # papermill's default manager
+
+            registry = self.running
+
+            class TrackedKernelManager(AsyncKernelManager):
+                def __init__(self, **kwargs):
+                    super().__init__(**kwargs)
+                    registry[threading.get_ident()] = self  # one stage per worker thread
+
+            self._class = TrackedKernelManager
+        return self._class
+
+    def signal_all(self, signum: int) -> None:
+        for manager in list(self.running.values()):
+            try:
+                asyncio.run(manager.signal_kernel(signum))
+            except Exception:  # not started yet, or already gone: nothing to stop
+                pass
+
+
+def _run_stage(stage, run_dir: Path, parameters: dict, kernels: _Kernels) -> dict:
+    """Execute one notebook into the run record (worker thread). Never raises."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output = run_dir / f"{stage.name}.ipynb"
+    started, clock, error = records.utc_now(), time.monotonic(), None
+    try:
+        papermill.execute_notebook(
+            str(stage.notebook_path), str(output), parameters=parameters,
+            kernel_name="python3", progress_bar=False, log_output=False,
+            kernel_manager_class=kernels.manager_class(),
+            # The kernel starts in the notebook's folder. papermill's cwd= would instead
+            # os.chdir() the whole driver, which parallel stages would race on.
+            resources={"metadata": {"path": str(stage.notebook_path.parent)}})
+    except PapermillExecutionError as err:
+        error = {"ename": err.ename, "evalue": err.evalue}
+    except Exception as err:  # kernel died, notebook unreadable...: still a failed stage
+        error = {"ename": type(err).__name__, "evalue": str(err)}
+    finally:
+        kernels.running.pop(threading.get_ident(), None)
+    result = {"status": "failed" if error else "succeeded", "started_at": started,
+              "ended_at": records.utc_now(), "duration_s": round(time.monotonic() - clock, 1),
+              "error": error}
+    if output.exists():
+        result.update(notebook=output.name, scraps=_quietly(read_scraps, output, {}),
+                      html=_quietly(lambda p: records.write_html(p).name, output, None))
+    return result
+
+
+def _unfinished(started_at: str) -> dict:
+    ended = datetime.now(timezone.utc)
+    took = (ended - datetime.fromisoformat(started_at)).total_seconds()
+    return {"status": "interrupted", "ended_at": ended.isoformat(timespec="milliseconds"),
+            "duration_s": round(took, 1)}
+
+
+def _quietly(function, path, fallback):
+    """A stage's outcome must not be lost because its notebook cannot be read back."""
+    try:
+        return function(path)
+    except Exception:
+        return fallback

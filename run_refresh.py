@@ -1,0 +1,5 @@
+import sys
+
+from flywheel_lib.cli import main
+
+sys.exit(main())
