@@ -133,7 +133,7 @@ class LocalBackend(Backend):
     def source_rows(self, snapshot: Snapshot) -> int:
         con = connect()
         try:
-            return con.execute(f"SELECT count(*) FROM {parquet_source([f.path for f in snapshot.files])}").fetchone()[0]
+            return con.execute(f"SELECT count(*) FROM {parquet_source([f.path for f in snapshot.files])}").fetchall()[0][0]
         finally:
             con.close()
 

@@ -36,7 +36,7 @@ def write_er_table(source: CatalogEntry, output_root: str, run_id: str) -> Catal
     try:
         rows = con.execute(
             f"COPY (SELECT {select} FROM {files}) TO {literal(str(temp / 'data_0.parquet'))} (FORMAT parquet)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     finally:
         con.close()
     lake.write_marker(temp, {

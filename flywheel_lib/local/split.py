@@ -72,7 +72,7 @@ def split_snapshot(
         key = _find_key(raw_columns, snapshot)
         plans = _plans(raw_columns, key, snapshot, mapping, tables)
         fingerprint = _fingerprint(snapshot)
-        source_rows = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+        source_rows = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
         if source_rows == 0:
             raise SplitError(f"{snapshot.dataset} snapshot has no rows", path=snapshot.location)
         _register_key_buckets(con, source, key)
@@ -182,7 +182,7 @@ def _write_table(con, source, key, plan, snapshot, output_root, run_id, fingerpr
     )
     rows = con.execute(
         f"COPY ({query}) TO {literal(str(temp))} (FORMAT parquet, PARTITION_BY (id_bucket))"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     _fill_empty_buckets(temp)
     lake.write_marker(temp, {
         "table": plan.table,

@@ -34,9 +34,11 @@ def parquet_source(paths: list[str], hive: bool = False) -> str:
     return f"read_parquet([{listed}]{options})"
 
 
-def connect(threads: int | None = None, memory_limit: str = "2GB") -> duckdb.DuckDBPyConnection:
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for one piece of work, bounded in memory."""
-    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    config = {"preserve_insertion_order": False}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
     if threads:
         config["threads"] = threads
     return duckdb.connect(config=config)
