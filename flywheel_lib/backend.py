@@ -60,6 +60,10 @@ class Backend(ABC):
     def bucket_rows(self, entry) -> dict[int, int]:
         """Rows per id_bucket of a catalog table."""
 
+    @abstractmethod
+    def preview(self, table: str, limit: int = 5):
+        """The first rows of a published catalog table, as a DataFrame."""
+
 
 def get_backend(settings, **kwargs) -> Backend:
     module_name, class_name = _REGISTRY[settings.env]

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .checks import CheckResult  # noqa: E402
+from .mapping import Mapping  # noqa: E402
 
 
 def snapshots_table(pair) -> pd.DataFrame:
@@ -72,4 +73,38 @@ def rows_chart(frame: pd.DataFrame, label: str, value: str, title: str):
     ax.set(xlabel=value, title=title)
     fig.tight_layout()
     plt.close(fig)
+    return fig
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def mapping_table(mapping) -> pd.DataFrame:
+    """Attributes per output table, as the mapping defines them."""
+    return pd.DataFrame(
+        [{"table": Mapping.catalog_name(t), "attributes": len(mapping.columns(t)),
+          "key row in mapping": t not in mapping.tables_without_key_row} for t in mapping.table_names()]
+    )
+
+
+def decisions_table(mapping) -> pd.DataFrame:
+    return pd.DataFrame({"decision": list(mapping.decisions)})
+
+
+def columns_table(entry) -> pd.DataFrame:
+    rows = [{"column": c, "type": t, "kind": "data"} for c, t in entry.columns]
+    rows += [{"column": c, "type": t, "kind": "partition key"} for c, t in entry.partition_keys]
+    return pd.DataFrame(rows)
+
+
+def width_chart(entries, limit: int = 100):
+    """Columns per table (partition key included) against the Clean Rooms limit."""
+    frame_ = pd.DataFrame([{"table": e.name, "columns": e.width} for e in entries])
+    fig = rows_chart(frame_, "table", "columns", f"Columns per table (limit {limit}, partition key included)")
+    ax = fig.axes[0]
+    ax.axvline(limit, color="#c44e52", linewidth=1)
+    for bar, width in zip(ax.patches, frame_.sort_values("columns")["columns"]):
+        if width > limit:
+            bar.set_color("#c44e52")
     return fig

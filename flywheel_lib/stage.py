@@ -9,6 +9,7 @@ newest one with both snapshots and the run id is `interactive`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -41,6 +42,26 @@ class StageContext:
         if self.snapshots.mismatch_allowed:
             rows.append(("snapshot mismatch", "explicitly allowed"))
         return pd.DataFrame(rows, columns=["", "value"]).set_index("")
+
+    @property
+    def record_dir(self) -> Path | None:
+        """This stage's folder in the run record; None when the notebook runs outside a recorded run."""
+        run_dir = Path(self.settings.runs_dir) / self.month / self.run_id
+        return run_dir / self.stage if run_dir.is_dir() else None
+
+    def save(self, name: str, table_or_figure) -> str | None:
+        """Keep a table (CSV) or chart (PNG) in the run record, beside the executed notebook."""
+        folder = self.record_dir
+        if folder is None:
+            return None
+        folder.mkdir(exist_ok=True)
+        if isinstance(table_or_figure, pd.DataFrame):
+            path = folder / f"{name}.csv"
+            table_or_figure.to_csv(path, index=not isinstance(table_or_figure.index, pd.RangeIndex))
+        else:
+            path = folder / f"{name}.png"
+            table_or_figure.savefig(path, dpi=110)
+        return str(path)
 
 
 def open_stage(

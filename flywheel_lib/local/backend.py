@@ -16,7 +16,7 @@ from ..snapshots import Snapshot, SnapshotPair
 from .catalog import PARQUET_FORMATS, CatalogEntry, LocalCatalog
 from .er import write_er_table
 from .split import ADDRESSABLE_TABLE, TableOutput, split_snapshot
-from .sql import connect, parquet_source
+from .sql import connect, ident, parquet_source
 from .types import hive_columns
 
 ER_SUFFIX = "_er"
@@ -143,6 +143,9 @@ class LocalBackend(Backend):
     def bucket_rows(self, entry: CatalogEntry) -> dict[int, int]:
         """Rows per id_bucket of a catalog entry or split output, from the Parquet footers."""
         return lake.bucket_row_counts(entry.location, partitioned=bool(entry.partition_keys))
+
+    def preview(self, table: str, limit: int = 5):
+        return self.catalog.query(f"SELECT * FROM {ident(table)} LIMIT {int(limit)}")
 
     def _staged(self, run_id: str) -> list[CatalogEntry]:
         return [e for e in self.catalog.entries(run_id=run_id, state="staged") if not e.name.endswith(ER_SUFFIX)]

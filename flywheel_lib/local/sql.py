@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 import duckdb
 
@@ -36,7 +38,9 @@ def parquet_source(paths: list[str], hive: bool = False) -> str:
 
 def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for one piece of work, bounded in memory."""
-    config = {"preserve_insertion_order": False}
+    # Spill (if ever) to the system temp folder, never into the working directory.
+    spill = Path(tempfile.gettempdir()) / "flywheel-duckdb"
+    config = {"preserve_insertion_order": False, "temp_directory": str(spill)}
     if memory_limit:
         config["memory_limit"] = memory_limit
     if threads:
