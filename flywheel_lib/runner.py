@@ -430,6 +430,8 @@ def _run_stage(stage, run_dir: Path, parameters: dict, kernels: _Kernels) -> dic
             str(stage.notebook_path), str(output), parameters=parameters,
             kernel_name="python3", progress_bar=False, log_output=False,
             kernel_manager_class=kernels.manager_class(),
+            # Keep the kernel's own start-up warnings off the operator's progress display.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             # The kernel starts in the notebook's folder. papermill's cwd= would instead
             # os.chdir() the whole driver, which parallel stages would race on.
             resources={"metadata": {"path": str(stage.notebook_path.parent)}})
