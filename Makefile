@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine (see README):
+#   make refresh   set up .venv, generate a demo snapshot, run the monthly refresh
+#   make test      set up .venv, run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The refresh month: the previous calendar month unless given (make refresh MONTH=2026-10).
+MONTH     ?= $(shell date -u -d "$$(date -u +%Y-%m-01) -1 month" +%Y-%m)
+DEMO_ROWS ?= 20000
+
+.PHONY: setup refresh test lab clean-demo
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+refresh: setup
+	$(BIN)/python run_refresh.py --month $(MONTH) --demo-rows $(DEMO_ROWS)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+clean-demo:
+	rm -rf data/ runs/*/
