@@ -30,9 +30,14 @@ def literal(text: str) -> str:
 
 
 def parquet_source(paths: list[str], hive: bool = False) -> str:
-    """`read_parquet([...])` over the given files or globs."""
+    """`read_parquet([...])` over the given files or globs.
+
+    Hive partitioning is off unless asked for: DuckDB would otherwise turn the raw
+    snapshot's `snapshot_dt=...` folder into a column of the data.
+    """
     listed = ", ".join(literal(p) for p in paths)
-    options = ", hive_partitioning = true, hive_types = {'id_bucket': INTEGER}" if hive else ""
+    options = (", hive_partitioning = true, hive_types = {'id_bucket': INTEGER}" if hive
+               else ", hive_partitioning = false")
     return f"read_parquet([{listed}]{options})"
 
 

@@ -150,10 +150,6 @@ def test_columns_are_lower_case_with_the_key_renamed_in_mapping_order(split_lake
     assert split_lake["outputs"]["MIACS_01"].columns[0] == KEY
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: sql.py:36 parquet_source(hive=False) leaves DuckDB's hive-partition auto-detection on, so "
-    "the raw path's snapshot_dt=YYYY-MM-DD folder becomes a column; split.py _addressable_plan passes "
-    "it through and part_addressable_ids gains a snapshot_dt DATE column the source does not have"))
 def test_addressable_ids_publishes_exactly_the_raw_columns(split_lake):
     output = split_lake["outputs"]["addressable_ids"]
     assert output.columns == ADDRESSABLE_COLUMNS
