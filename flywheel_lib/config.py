@@ -124,6 +124,7 @@ def load_settings(env: str | None = None, environ: dict | None = None) -> Settin
         values[name] = _fill(values[name], fill, name).rstrip("/")
     if chosen == "local":
         for name in ("data_root", "s3_root_addressable", "s3_root_infobase", "analysis_root", "runs_dir"):
+            _refuse_s3(name, values[name], sources)
             values[name] = str(Path(values[name]).expanduser().resolve())
     else:
         values["runs_dir"] = str(Path(values["runs_dir"]).expanduser().resolve())
@@ -171,10 +172,14 @@ def _validate(settings: Settings) -> None:
                 setting=name,
                 hint=f"The {settings.env} environment reads and writes S3",
             )
-        if not cloud and value.startswith("s3://"):
-            raise ConfigError(
-                f"{name} = {value!r} (from {settings.sources.get(name)}) is an S3 location, "
-                "but the local environment works on files",
-                setting=name,
-                hint="Unset it, or choose --env dev/prod",
-            )
+
+
+def _refuse_s3(name: str, value: str, sources: dict) -> None:
+    """Checked before local paths are resolved, which would turn s3:// into a folder name."""
+    if value.startswith("s3://"):
+        raise ConfigError(
+            f"{name} = {value!r} (from {sources.get(name)}) is an S3 location, "
+            "but the local environment works on files",
+            setting=name,
+            hint="Unset it, or choose --env dev/prod",
+        )

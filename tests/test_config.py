@@ -134,10 +134,6 @@ def test_local_overrides_of_paths_are_resolved(tmp_path, monkeypatch):
 
 # --- files vs S3 -------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: config.py:127 resolves local paths before _validate (config.py:174) checks for s3://; "
-    "Path('s3://b/x').resolve() is '<cwd>/s3:/b/x', so the check never sees s3:// and the "
-    "local environment silently writes to a folder named 's3:'"))
 @pytest.mark.parametrize(("variable", "setting"), [
     ("S3_ROOT_ADDRESSABLE", "s3_root_addressable"),
     ("S3_ROOT_INFOBASE", "s3_root_infobase"),
