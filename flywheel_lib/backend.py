@@ -61,6 +61,10 @@ class Backend(ABC):
         """Rows per id_bucket of a catalog table."""
 
     @abstractmethod
+    def profile(self, entry):
+        """Measure a published table for the data monitor (a monitor.TableProfile)."""
+
+    @abstractmethod
     def preview(self, table: str, limit: int = 5):
         """The first rows of a published catalog table, as a DataFrame."""
 

@@ -108,3 +108,42 @@ def width_chart(entries, limit: int = 100):
         if width > limit:
             bar.set_color("#c44e52")
     return fig
+
+
+def alerts_table(report) -> pd.DataFrame:
+    return pd.DataFrame([a.__dict__ for a in report.alerts], columns=["table", "tag", "severity", "message"])
+
+
+def null_rate_chart(profiles):
+    """Mean null rate over each table's columns (the key excluded)."""
+    frame_ = pd.DataFrame([
+        {"table": p.table,
+         "mean null rate %": 100 * sum(p.null_rate(c) for c in p.columns if c != "customer_user_id")
+         / max(len(p.columns) - 1, 1)}
+        for p in profiles])
+    return rows_chart(frame_, "table", "mean null rate %", "Null rate per table (mean over its columns)")
+
+
+def bucket_spread_chart(profiles):
+    """Fewest, mean and most rows per bucket for each table: a skewed bucket stands out."""
+    ordered = sorted(profiles, key=lambda p: p.table)
+    fig, ax = plt.subplots(figsize=(8, max(2.0, 0.26 * len(ordered))))
+    for i, p in enumerate(ordered):
+        counts = list(p.rows_per_bucket.values()) or [0]
+        mean = sum(counts) / len(counts)
+        ax.plot([min(counts), max(counts)], [i, i], color="#4878a8", linewidth=2)
+        ax.plot([mean], [i], "o", color="#c44e52", markersize=4)
+    ax.set_yticks(range(len(ordered)), [p.table for p in ordered])
+    ax.set(xlabel="rows per id_bucket (line: fewest to most; dot: mean)",
+           title="Rows over the 256 buckets")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def month_over_month_chart(report):
+    rows = [r for r in report.month_over_month if r["change"] == "rows"]
+    if not rows:
+        return None
+    frame_ = pd.DataFrame([{"table": r["table"], "row change %": r["delta"]} for r in rows])
+    return rows_chart(frame_, "table", "row change %", f"Rows vs {report.previous_run}")

@@ -33,6 +33,8 @@ REFRESH = (
           "partitions repaired, every table validated, the month published"),
     Stage("er_table", "refresh/06_er_table.ipynb", ("glue_ready",),
           "Entity Resolution input part_addressable_ids_er"),
+    Stage("data_monitor_rpt", "refresh/07_data_monitor_rpt.ipynb", ("er_table",),
+          "data quality report over every part_* table (not *_er), with month over month"),
 )
 
 

@@ -8,6 +8,7 @@ that month that holds Parquet files. The two datasets must agree on the date
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -77,6 +78,12 @@ def parse_month(text: str) -> str:
             hint="Give the refresh month like --month 2026-10",
         )
     return match.group(0)
+
+
+def demo_snapshot_dt(month: str) -> str:
+    """The date a generated demo snapshot gets: the month's last day (data as of month end)."""
+    year, number = map(int, parse_month(month).split("-"))
+    return f"{month}-{calendar.monthrange(year, number)[1]:02d}"
 
 
 def list_snapshot_dates(raw_root: str | Path) -> list[str]:

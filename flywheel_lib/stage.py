@@ -49,6 +49,11 @@ class StageContext:
         run_dir = Path(self.settings.runs_dir) / self.month / self.run_id
         return run_dir / self.stage if run_dir.is_dir() else None
 
+    @property
+    def report_dir(self) -> Path:
+        """Where this stage's report files go: the run record, or the analysis root when unrecorded."""
+        return self.record_dir or Path(self.settings.analysis_root) / self.stage / self.month / self.run_id
+
     def save(self, name: str, table_or_figure) -> str | None:
         """Keep a table (CSV) or chart (PNG) in the run record, beside the executed notebook."""
         folder = self.record_dir

@@ -68,7 +68,7 @@ def test_a_month_refreshes_end_to_end(october):
     assert {s["status"] for s in manifest["stages"].values()} == {"succeeded"}
     for stage in manifest["stages"]:
         assert (run_dir / f"{stage}.ipynb").is_file() and (run_dir / f"{stage}.html").is_file()
-    assert manifest["snapshots"]["datasets"]["infobase_attributes"]["snapshot_dt"] == "2026-10-01"
+    assert manifest["snapshots"]["datasets"]["infobase_attributes"]["snapshot_dt"] == "2026-10-31"
     assert manifest["stages"]["addr_part"]["scraps"]["rows"] == ROWS
     assert len(manifest["stages"]["glue_ready"]["scraps"]["published"]) == 28
     assert (run_dir / "addr_part" / "rows_per_bucket.png").is_file()
@@ -125,7 +125,7 @@ def test_a_failed_month_leaves_last_month_serving(november_failed):
     assert {stages[s]["status"] for s in ("infobase_glue_reg", "glue_ready", "er_table")} == {"blocked"}
     assert missing in (run_dir / "infobase_part.html").read_text()  # the error is visible to a reviewer
     served = catalog(root, "SELECT DISTINCT snapshot_dt FROM flywheel_tables WHERE state = 'published'")
-    assert served == [("2026-10-01",)]
+    assert served == [("2026-10-31",)]
     assert catalog(root, "SELECT count(*) FROM part_addressable_ids")[0][0] == ROWS
 
 

@@ -15,6 +15,7 @@ from ..mapping import KEY, Mapping, load_mapping
 from ..snapshots import Snapshot, SnapshotPair
 from .catalog import PARQUET_FORMATS, CatalogEntry, LocalCatalog
 from .er import write_er_table
+from .profile import profile_table
 from .split import ADDRESSABLE_TABLE, TableOutput, split_snapshot
 from .sql import connect, ident, parquet_source
 from .types import hive_columns
@@ -113,9 +114,10 @@ class LocalBackend(Backend):
             raise CatalogError("part_addressable_ids is not published", hint="Run glue_ready first")
         entries = []
         for source in sources:
-            if source.snapshot_dt != pair.addressable.snapshot_dt:
+            expected = pair.of(source.dataset).snapshot_dt
+            if source.snapshot_dt != expected:
                 raise CatalogError(
-                    f"{source.name} serves snapshot {source.snapshot_dt}, not {pair.addressable.snapshot_dt}",
+                    f"{source.name} serves snapshot {source.snapshot_dt}, not {expected}",
                     table=source.name, hint="Run glue_ready for this month first")
             entries.append(write_er_table(source, self.settings.output_root(source.dataset), run_id))
         self.catalog.stage(entries)
@@ -144,11 +146,16 @@ class LocalBackend(Backend):
         """Rows per id_bucket of a catalog entry or split output, from the Parquet footers."""
         return lake.bucket_row_counts(entry.location, partitioned=bool(entry.partition_keys))
 
+    def profile(self, entry: CatalogEntry):
+        return profile_table(entry, self.catalog.partitions(entry.name, entry.run_id))
+
     def preview(self, table: str, limit: int = 5):
         return self.catalog.query(f"SELECT * FROM {ident(table)} LIMIT {int(limit)}")
 
     def _staged(self, run_id: str) -> list[CatalogEntry]:
-        return [e for e in self.catalog.entries(run_id=run_id, state="staged") if not e.name.endswith(ER_SUFFIX)]
+        """This run's registered tables (not *_er), also once published: glue_ready may run again."""
+        return [e for e in self.catalog.entries(run_id=run_id)
+                if e.state in ("staged", "published") and not e.name.endswith(ER_SUFFIX)]
 
     # -- retention -------------------------------------------------------------
     def prune(self) -> list[str]:

@@ -1,0 +1,78 @@
+"""Measure a published local table for the data monitor, mostly from Parquet footers.
+
+Row counts and per-column null counts come from the footers' statistics (no
+data is read); only the key's nulls and duplicates need a scan, of one column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .. import lake
+from ..mapping import KEY
+from ..monitor import TableProfile
+from .catalog import PARQUET_FORMATS, CatalogEntry
+from .sql import connect, parquet_source, quote_any
+
+
+def profile_table(entry: CatalogEntry, partitions: list[int]) -> TableProfile:
+    location = Path(entry.location)
+    marker = lake.read_marker(location) or {}
+    files = sorted(location.glob("id_bucket=*/*.parquet"))
+    rows_per_bucket, null_counts = _footer_counts(location, entry.column_names)
+    key_nulls, key_dupes = _key_problems(files) if files else (0, 0)
+    formats = {k: getattr(entry, k) for k in PARQUET_FORMATS}
+    return TableProfile(
+        table=entry.name, dataset=entry.dataset, location=str(location),
+        bucket_folders=set(lake.bucket_folders(location)), catalog_partitions=set(partitions),
+        table_type_ok=formats == PARQUET_FORMATS,
+        contract_ok=KEY in entry.column_names and entry.partition_keys == [("id_bucket", "int")],
+        recorded_snapshot_dt=marker.get("snapshot_dt"),
+        source_rows=_source_rows(marker.get("source_location")),
+        rows=sum(rows_per_bucket.values()), key_nulls=key_nulls, key_dupes=key_dupes,
+        columns=entry.column_names, null_counts=null_counts,
+        files=[(str(f), f.stat().st_size) for f in files], rows_per_bucket=rows_per_bucket,
+    )
+
+
+def _footer_counts(location: Path, columns: list[str]) -> tuple[dict[int, int], dict[str, int]]:
+    rows_per_bucket: dict[int, int] = {}
+    nulls = dict.fromkeys(columns, 0)
+    for bucket, folder in lake.bucket_folders(location).items():
+        rows_per_bucket[bucket] = 0
+        for path in folder.glob("*.parquet"):
+            meta = pq.ParquetFile(path).metadata
+            rows_per_bucket[bucket] += meta.num_rows
+            for g in range(meta.num_row_groups):
+                group = meta.row_group(g)
+                for i in range(group.num_columns):
+                    chunk = group.column(i)
+                    name = chunk.path_in_schema
+                    if name in nulls:
+                        stats = chunk.statistics
+                        # A chunk without statistics: count it as all null rather than hide it.
+                        nulls[name] += stats.null_count if stats is not None and stats.has_null_count \
+                            else group.num_rows
+    return rows_per_bucket, nulls
+
+
+def _key_problems(files: list[Path]) -> tuple[int, int]:
+    con = connect()
+    try:
+        key = quote_any(KEY)
+        nulls, dupes = con.execute(
+            f"SELECT count(*) - count({key}), count({key}) - count(DISTINCT {key}) "
+            f"FROM {parquet_source([str(f) for f in files])}"
+        ).fetchall()[0]
+        return int(nulls), int(dupes)
+    finally:
+        con.close()
+
+
+def _source_rows(source_location: str | None) -> int | None:
+    if not source_location or not Path(source_location).is_dir():
+        return None
+    files = sorted(Path(source_location).glob("*.parquet"))
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files) if files else None

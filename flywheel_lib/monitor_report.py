@@ -1,0 +1,73 @@
+"""Write the data monitor's report files, find last month's profiles, hand alerts on.
+
+Files, beside the notebook in the run record (or under the analysis root when a
+notebook runs outside a recorded run):
+    data_monitor_report.json   summary, alerts, one row per table, month over month
+    data_monitor_report.csv    exactly the old monitor's columns (monitor.REPORT_COLUMNS)
+    alerts.csv                 table, tag, severity, message
+    profile.json               what next month compares itself with
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from . import records
+from .monitor import REPORT_COLUMNS, MonitorReport, TableProfile
+
+REPORT_JSON = "data_monitor_report.json"
+PROFILE_JSON = "profile.json"
+STAGE = "data_monitor_rpt"
+
+
+def write_report(report: MonitorReport, profiles: list[TableProfile], folder: str | Path) -> dict[str, str]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / name for name in (REPORT_JSON, "data_monitor_report.csv", "alerts.csv", PROFILE_JSON)}
+    paths[REPORT_JSON].write_text(json.dumps({
+        "summary": report.summary(),
+        "alerts": [asdict(a) for a in report.alerts],
+        "tables": report.rows,
+        "month_over_month": report.month_over_month,
+    }, indent=2, default=str))
+    _write_csv(paths["data_monitor_report.csv"], REPORT_COLUMNS, report.rows)
+    _write_csv(paths["alerts.csv"], ["table", "tag", "severity", "message"], [asdict(a) for a in report.alerts])
+    paths[PROFILE_JSON].write_text(json.dumps({p.table: p.to_json() for p in profiles}, indent=1))
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def previous_month(month: str) -> str:
+    year, number = map(int, month.split("-"))
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
+def previous_profiles(runs_dir: str | Path, month: str) -> tuple[dict | None, str | None]:
+    """Profiles of the last successful run of the month before, with its run id; or (None, None)."""
+    month_dir = Path(runs_dir) / previous_month(month)
+    for run_dir in reversed(records.month_runs(month_dir)):
+        profile = run_dir / STAGE / PROFILE_JSON
+        if records.read_manifest(run_dir).get("status") == "succeeded" and profile.is_file():
+            return json.loads(profile.read_text()), f"{month_dir.name}/{run_dir.name}"
+    return None, None
+
+
+def notify_alerts(report: MonitorReport, settings, out=None) -> list[str]:
+    """Hand alerts to the notifier. Locally: printed (the report files keep them in the record)."""
+    out = out or sys.stdout
+    lines = [f"{a.severity.upper():7} {a.tag} {a.table}: {a.message}" for a in report.alerts]
+    if lines:
+        print(f"data monitor ({settings.env}): {len(report.errors)} error(s), "
+              f"{len(lines) - len(report.errors)} warning(s)", file=out)
+        print("\n".join(lines), file=out)
+    return lines
