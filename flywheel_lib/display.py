@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")  # notebooks render inline; the driver has no screen
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .checks import CheckResult  # noqa: E402
-from .mapping import Mapping  # noqa: E402
+from .checks import CheckResult
+from .mapping import Mapping
 
 
 def snapshots_table(pair) -> pd.DataFrame:
@@ -26,7 +23,7 @@ def outputs_table(outputs) -> pd.DataFrame:
     return pd.DataFrame(
         [{"table": o.catalog_name, "rows": o.rows, "columns": len(o.columns),
           "reused from earlier attempt": o.reused, "location": o.location} for o in outputs]
-    )
+    ).set_index("table")
 
 
 def catalog_table(entries) -> pd.DataFrame:
@@ -35,7 +32,7 @@ def catalog_table(entries) -> pd.DataFrame:
           "data columns": len(e.columns), "with partition key": e.width,
           "partition keys": ", ".join(k for k, _ in e.partition_keys) or "-",
           "rows": e.row_count, "location": e.location} for e in entries]
-    )
+    ).set_index("table")
 
 
 def checks_table(results: list[CheckResult]) -> pd.DataFrame:
@@ -76,8 +73,20 @@ def rows_chart(frame: pd.DataFrame, label: str, value: str, title: str):
     return fig
 
 
-def frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
+def frame(rows: list[dict], index: str | None = None) -> pd.DataFrame:
+    """Rows as a table; `index` names the column that identifies a row (shown instead of 0, 1, 2...)."""
+    table = pd.DataFrame(rows)
+    return table.set_index(index) if index and index in table.columns else table
+
+
+MONITOR_VIEW = ["table", "raw_input_snapshot_dt", "s3_partitions", "glue_partitions", "missing_glue_count",
+                "table_type_ok", "contract_ok", "count_src", "count_part", "count_diff_pct", "pk_nulls",
+                "pk_dupes", "file_issues_sample"]
+
+
+def monitor_table(report) -> pd.DataFrame:
+    """The report rows as a reviewer reads them (location and timestamp are in the CSV)."""
+    return pd.DataFrame(report.rows, columns=MONITOR_VIEW).set_index("table")
 
 
 def mapping_table(mapping) -> pd.DataFrame:

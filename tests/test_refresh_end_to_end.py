@@ -72,6 +72,7 @@ def test_a_month_refreshes_end_to_end(october):
     assert manifest["stages"]["addr_part"]["scraps"]["rows"] == ROWS
     assert len(manifest["stages"]["glue_ready"]["scraps"]["published"]) == 28
     assert (run_dir / "addr_part" / "rows_per_bucket.png").is_file()
+    assert '"image/png"' in (run_dir / "addr_part.ipynb").read_text()  # the chart shows in the notebook
     assert records.verify(run_dir) == []
     assert "succeeded" in result.stderr
 
