@@ -212,6 +212,15 @@ def test_a_null_rate_moving_more_than_5_points_is_a_warning(nulls_now, alerted, 
         assert found(report) == []
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: monitor.py:182 takes the row change as 0.0 when last month had 0 "
+                   "rows, so 0 -> 200 rows is shown as delta 0.0 and raises no [MOM_ROWS]")
+def test_rows_appearing_in_a_table_empty_last_month_is_a_warning(config):
+    before = previous_of(clean_profile(rows=0, source_rows=0, rows_per_bucket={}))
+    report = evaluate([clean_profile()], config, AS_OF, previous=before)
+    assert found(report) == [("part_addressable_ids", "[MOM_ROWS]", "warning")]
+    assert report.month_over_month[0]["delta"] != 0.0
+
+
 def test_a_table_new_this_month_is_listed_without_an_alert(config):
     report = evaluate([clean_profile("part_new")], config, AS_OF, previous=previous_of(clean_profile()))
     assert report.alerts == []
@@ -261,7 +270,7 @@ def test_a_severity_other_than_error_or_warning_is_refused(level):
         load_monitor_config(severity={"[PK_DUPES]": level})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: load_monitor_config accepts a severity override for a tag that "
+@pytest.mark.xfail(strict=True, reason="BUG: monitor.py:43-51 accepts a severity override for a tag that "
                    "does not exist (e.g. 'PK_DUPES' without brackets) and silently ignores it")
 def test_a_severity_override_for_an_unknown_tag_is_refused():
     with pytest.raises(ConfigError):
@@ -296,6 +305,13 @@ def test_errors_fail_the_stage_naming_each_broken_table(config):
 
 
 # --- report rows -------------------------------------------------------------------------------------
+
+def test_the_report_columns_are_the_old_monitors():
+    assert REPORT_COLUMNS == [
+        "input_source", "raw_input_snapshot_dt", "table", "location", "s3_partitions", "glue_partitions",
+        "missing_glue_count", "table_type_ok", "contract_ok", "count_src", "count_part", "count_diff_pct",
+        "pk_nulls", "pk_dupes", "file_issues_sample", "checked_at"]
+
 
 def test_a_report_row_has_exactly_the_old_monitors_columns_in_order(config):
     row = report_row(clean_profile(), config, "2026-08-13T00:00:00+00:00")
