@@ -151,7 +151,7 @@ def bucket_spread_chart(profiles):
 
 
 def month_over_month_chart(report):
-    rows = [r for r in report.month_over_month if r["change"] == "rows"]
+    rows = [r for r in report.month_over_month if r["change"] == "rows" and r["delta"] is not None]
     if not rows:
         return None
     frame_ = pd.DataFrame([{"table": r["table"], "row change %": r["delta"]} for r in rows])

@@ -40,6 +40,10 @@ def load_monitor_config(**overrides) -> MonitorConfig:
     """Committed defaults (conf/monitor.toml) with the notebook's overrides; validated."""
     values = tomllib.loads((Path(__file__).parent / "conf" / "monitor.toml").read_text())
     severity = dict(values.pop("severity"))
+    unknown_tags = set(overrides.get("severity") or {}) - set(severity)
+    if unknown_tags:
+        raise ConfigError(f"severity given for unknown alert tag(s): {', '.join(sorted(unknown_tags))}",
+                          setting="severity", hint=f"Known tags: {', '.join(sorted(severity))}")
     severity.update(overrides.pop("severity", None) or {})
     unknown = set(overrides) - set(values)
     if unknown:
@@ -49,8 +53,10 @@ def load_monitor_config(**overrides) -> MonitorConfig:
     for tag, level in severity.items():
         if level not in SEVERITIES:
             raise ConfigError(f"severity of {tag} is {level!r}, not error or warning", setting="severity")
-    if values["freshness_days"] < 0 or values["null_rate_change"] < 0:
-        raise ConfigError("freshness_days and null_rate_change must not be negative")
+    negative = [k for k in ("freshness_days", "null_rate_change", "row_count_tolerance_pct", "row_change_pct")
+                if values[k] < 0]
+    if negative:
+        raise ConfigError(f"{', '.join(negative)} must not be negative", setting=negative[0])
     return MonitorConfig(severity=severity, **values)
 
 
@@ -123,6 +129,11 @@ def evaluate(profiles: list[TableProfile], config: MonitorConfig, as_of: date,
             found += change_alerts
         alerts += [replace(a, severity=config.severity.get(a.tag, "error")) for a in found]
         rows.append(report_row(profile, config, checked_at))
+    for table in sorted(set(previous or {}) - {p.table for p in profiles}):
+        changes.append({"table": table, "change": "table gone", "before": previous[table]["rows"],
+                        "now": None, "delta": None})
+        alerts.append(Alert(table, "[MOM_TABLES]", config.severity.get("[MOM_TABLES]", "error"),
+                            f"published last month ({previous_run}), missing now"))
     return MonitorReport(rows, alerts, changes, previous_run, checked_at)
 
 
@@ -179,11 +190,16 @@ def compare(p: TableProfile, before: dict | None, config: MonitorConfig) -> tupl
     if before is None:
         return [{"table": p.table, "change": "new table", "before": None, "now": p.rows, "delta": None}], []
     rows, found = [], []
-    delta_pct = 100.0 * (p.rows - before["rows"]) / before["rows"] if before["rows"] else 0.0
+    if before["rows"]:
+        delta_pct = 100.0 * (p.rows - before["rows"]) / before["rows"]
+        moved = abs(delta_pct) > config.row_change_pct
+    else:  # empty last month: any row now is a change no percentage can express
+        delta_pct, moved = None, p.rows > 0
     rows.append({"table": p.table, "change": "rows", "before": before["rows"], "now": p.rows,
-                 "delta": round(delta_pct, 2)})
-    if abs(delta_pct) > config.row_change_pct:
-        found.append(Alert(p.table, "[MOM_ROWS]", "", f"rows {before['rows']:,} -> {p.rows:,} ({delta_pct:+.1f}%)"))
+                 "delta": None if delta_pct is None else round(delta_pct, 2)})
+    if moved:
+        change = "" if delta_pct is None else f" ({delta_pct:+.1f}%)"
+        found.append(Alert(p.table, "[MOM_ROWS]", "", f"rows {before['rows']:,} -> {p.rows:,}{change}"))
     added = [c for c in p.columns if c not in before["columns"]]
     removed = [c for c in before["columns"] if c not in p.columns]
     for kind, cols in (("column added", added), ("column removed", removed)):

@@ -80,7 +80,7 @@ MESSAGES = {
     "[PK_NULL]": "1 rows with a null customer_user_id",
     "[PK_DUPES]": "2 duplicate customer_user_id values",
 }
-MONTH_OVER_MONTH = ("[MOM_ROWS]", "[MOM_COLUMNS]", "[MOM_NULL_RATE]")
+MONTH_OVER_MONTH = ("[MOM_ROWS]", "[MOM_COLUMNS]", "[MOM_NULL_RATE]", "[MOM_TABLES]")
 
 
 def test_every_configured_tag_is_tested_here():
@@ -212,8 +212,6 @@ def test_a_null_rate_moving_more_than_5_points_is_a_warning(nulls_now, alerted, 
         assert found(report) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: monitor.py:182 takes the row change as 0.0 when last month had 0 "
-                   "rows, so 0 -> 200 rows is shown as delta 0.0 and raises no [MOM_ROWS]")
 def test_rows_appearing_in_a_table_empty_last_month_is_a_warning(config):
     before = previous_of(clean_profile(rows=0, source_rows=0, rows_per_bucket={}))
     report = evaluate([clean_profile()], config, AS_OF, previous=before)
@@ -222,8 +220,10 @@ def test_rows_appearing_in_a_table_empty_last_month_is_a_warning(config):
 
 
 def test_a_table_new_this_month_is_listed_without_an_alert(config):
-    report = evaluate([clean_profile("part_new")], config, AS_OF, previous=previous_of(clean_profile()))
+    last_month = previous_of(clean_profile())
+    report = evaluate([clean_profile("part_new"), clean_profile()], config, AS_OF, previous=last_month)
     assert report.alerts == []
+    report.month_over_month = [r for r in report.month_over_month if r["table"] == "part_new"]
     assert report.month_over_month == [
         {"table": "part_new", "change": "new table", "before": None, "now": 200, "delta": None}]
 
@@ -270,8 +270,6 @@ def test_a_severity_other_than_error_or_warning_is_refused(level):
         load_monitor_config(severity={"[PK_DUPES]": level})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: monitor.py:43-51 accepts a severity override for a tag that "
-                   "does not exist (e.g. 'PK_DUPES' without brackets) and silently ignores it")
 def test_a_severity_override_for_an_unknown_tag_is_refused():
     with pytest.raises(ConfigError):
         load_monitor_config(severity={"PK_DUPES": "warning"})
@@ -405,3 +403,19 @@ def test_a_clean_month_notifies_nothing(config):
     assert monitor_report.notify_alerts(evaluate([clean_profile()], config, AS_OF), SimpleNamespace(env="local"),
                                         out=out) == []
     assert out.getvalue() == ""
+
+
+def test_a_table_published_last_month_and_missing_now_is_a_warning(config):
+    gone = clean_profile("part_gone")
+    report = evaluate([clean_profile()], config, AS_OF, previous={"part_gone": gone.to_json(),
+                      "part_addressable_ids": clean_profile().to_json()}, previous_run="2026-07/x")
+    assert found(report) == [("part_gone", "[MOM_TABLES]", "warning")]
+    assert {"table": "part_gone", "change": "table gone", "before": 200, "now": None,
+            "delta": None} in report.month_over_month
+
+
+def test_negative_limits_are_refused():
+    for setting in ("row_count_tolerance_pct", "row_change_pct"):
+        with pytest.raises(ConfigError) as err:
+            load_monitor_config(**{setting: -1})
+        assert setting in str(err.value)
