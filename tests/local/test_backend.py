@@ -235,7 +235,7 @@ def test_last_month_stays_intact_while_the_next_is_staged_and_fails(failed_b, mo
 
 @pytest.fixture(scope="module")
 def month_b(story, failed_b):
-    month, run = "2026-09", run_id("2026-09", 2)
+    run = run_id("2026-09", 2)
     pair = failed_b["pair"]
     story.split_and_register(pair, run)
     story.backend.repair(run)
