@@ -2,7 +2,8 @@
 
 A record holds every executed notebook (kept also when it failed), an HTML
 copy of each, whatever the notebooks wrote beside them, earlier attempts of
-re-run stages under `attempt-<n>/`, and the manifest. The manifest is
+re-run stages under `attempt-<n>/`, the review page `index.html` (review.py,
+rewritten just before each manifest write), and the manifest. The manifest is
 rewritten atomically after every change, so even a killed run leaves a true
 one, and it lists a SHA-256 of every other file so a reviewer can `verify`
 that the record is the one the run produced.
@@ -18,11 +19,13 @@ import platform
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from . import review
 from .config import PROJECT_ROOT
 from .errors import RunError
 from .lock import is_held
@@ -97,6 +100,7 @@ def list_runs(runs_dir: str | Path) -> list[dict]:
                 "status": effective_status(manifest, month_dir),
                 "started_at": manifest.get("started_at"),
                 "ended_at": manifest.get("ended_at"),
+                "duration_s": manifest.get("duration_s"),
                 "path": str(run_dir),
             })
     return found
@@ -141,22 +145,32 @@ def checksums(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     found = {}
     for path in _record_files(run_dir):
-        digest, size = hashlib.sha256(), 0
         try:
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-                    size += len(block)
+            found[path.relative_to(run_dir).as_posix()] = file_checksum(path)
         except FileNotFoundError:  # moved away while we looked (an attempt being archived)
             continue
-        found[path.relative_to(run_dir).as_posix()] = {"sha256": digest.hexdigest(), "size": size}
     return found
 
 
+def file_checksum(path: Path) -> dict:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"sha256": digest.hexdigest(), "size": size}
+
+
 def write_manifest(run_dir: str | Path, manifest: dict) -> None:
-    """Refresh `files` and replace manifest.json in one step (temp file + os.replace)."""
+    """Refresh `files`, rewrite the review page, replace manifest.json (temp file + os.replace).
+
+    The page (index.html) is rewritten just before every manifest write and its
+    checksum recorded with the others, so `verify` covers it like any file; the
+    page itself lists every checksum but its own.
+    """
     run_dir = Path(run_dir)
-    manifest["files"] = checksums(run_dir)
+    manifest["files"] = {k: v for k, v in checksums(run_dir).items() if k != review.PAGE}
+    _write_page(run_dir, manifest)
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=run_dir)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -166,6 +180,17 @@ def write_manifest(run_dir: str | Path, manifest: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_page(run_dir: Path, manifest: dict) -> None:
+    try:
+        review.write_run_page(run_dir, manifest)
+    except Exception as err:  # a page bug must not stop a refresh; the old page stays recorded
+        print(f"warning: the run page {run_dir / review.PAGE} was not rewritten: {err!r}",
+              file=sys.stderr, flush=True)
+    if (run_dir / review.PAGE).is_file():
+        manifest["files"] = dict(sorted({
+            **manifest["files"], review.PAGE: file_checksum(run_dir / review.PAGE)}.items()))
 
 
 def write_html(notebook: str | Path) -> Path:
@@ -264,4 +289,5 @@ def summary_lines(manifest: dict, run_dir: str | Path) -> list[str]:
         lines.append(f"{name:<{width}}  {entry['status']:<13} {took:>9}")
     lines.append(f"run {manifest['run_id']}: {manifest['status']} "
                  f"({manifest.get('duration_s', 0):.1f}s); record: {run_dir}")
+    lines.append(f"review page: {Path(run_dir) / review.PAGE}")
     return lines
