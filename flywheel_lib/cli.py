@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import records, runner
+from . import records, review, runner
 from .config import ENVIRONMENTS, load_settings
 from .errors import FlywheelError, RunLocked
 
@@ -22,7 +22,9 @@ exit codes:
   130  interrupted (Ctrl-C); running again resumes where it stopped
 
 A re-run of a month resumes its latest unfinished run: stages that succeeded
-are not run again. Run records: <runs dir>/<month>/<run id>/manifest.json.
+are not run again. Run records: <runs dir>/<month>/<run id>/manifest.json;
+open <runs dir>/<month>/<run id>/index.html in a browser to review one,
+<runs dir>/index.html for every run.
 """
 
 
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="local only: if the month has no raw snapshot, generate a synthetic one of N rows")
     add("--verify", metavar="RUN_DIR",
         help="check a run record's files against its manifest checksums, then exit")
+    add("--list", action="store_true",
+        help="list every run of every month, newest first (as <runs dir>/index.html), then exit")
     return parser
 
 
@@ -63,11 +67,20 @@ def _verify(run_dir: str) -> int:
     return runner.EXIT_FAILED if problems else runner.EXIT_OK
 
 
+def _list(env: str | None) -> int:
+    runs_dir = load_settings(env).runs_dir
+    runs = records.list_runs(runs_dir)
+    print("\n".join(review.runs_table(runs)) if runs else f"no runs under {runs_dir}")
+    return runner.EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.verify:
             return _verify(args.verify)
+        if args.list:
+            return _list(args.env)
         if not args.month:
             raise FlywheelError("--month is required", hint="For example --month 2026-10")
         request = runner.Request(

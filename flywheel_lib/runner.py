@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pipeline, records
+from . import pipeline, records, review
 from .errors import RunError
 from .lock import RunLock, is_held
 from .scheduler import Scheduler
@@ -145,10 +145,22 @@ def run_refresh(request: Request, settings, *, stages=None, preflight=None,
         return Outcome(EXIT_OK)
     with RunLock(month_dir, month):
         plan = _choose_run(month_dir, request, settings, pair, stages, selected, False)
-        if plan["nothing_to_do"]:
-            print(plan["nothing_to_do"], file=out, flush=True)
-            return Outcome(EXIT_OK, plan["run_dir"])
-        return _execute(_open_run(plan, request, settings, pair, stages, month, out))
+        try:
+            if plan["nothing_to_do"]:
+                print(plan["nothing_to_do"], file=out, flush=True)
+                return Outcome(EXIT_OK, plan["run_dir"])
+            return _execute(_open_run(plan, request, settings, pair, stages, month, out))
+        finally:  # whatever happened, the list of runs shows it
+            write_runs_page(settings.runs_dir, out)
+
+
+def write_runs_page(runs_dir, out) -> None:
+    """Rewrite `<runs dir>/index.html`; a failure is reported, never fatal to the refresh."""
+    try:
+        review.write_runs_page(runs_dir, records.list_runs(runs_dir))
+    except Exception as err:  # e.g. another run's unreadable manifest
+        print(f"warning: {Path(runs_dir) / review.PAGE} was not rewritten: {err}",
+              file=out, flush=True)
 
 
 def _check_notebooks(stages, selected) -> None:
@@ -266,6 +278,7 @@ def _execute(run: Scheduler) -> Outcome:
     started = time.monotonic()
     action = "resuming" if len(run.manifest["invocations"]) > 1 else "starting"
     run.say(f"{action} run {run.run_dir.name} of {run.manifest['month']}: {run.run_dir}")
+    write_runs_page(run.run_dir.parent.parent, run.out)  # list the run while it runs
     for name, entry in run.manifest["stages"].items():
         if entry["status"] == "done_earlier":
             run.say("done earlier", name)
