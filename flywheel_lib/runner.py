@@ -25,7 +25,7 @@ from . import pipeline, records, review
 from .errors import RunError
 from .lock import RunLock, is_held
 from .scheduler import Scheduler
-from .snapshots import DATASETS, list_snapshot_dates, parse_month, resolve_snapshots
+from .snapshots import DATASETS, demo_snapshot_dt, list_snapshot_dates, parse_month, resolve_snapshots
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DONE = ("succeeded", "done_earlier")
@@ -183,7 +183,7 @@ def _demo_snapshot(settings, month: str, request: Request) -> bool:
         return True
     from .synthetic import write_snapshot  # the generator needs pyarrow; only load it here
 
-    write_snapshot(settings.data_root, f"{month}-01", request.demo_rows)
+    write_snapshot(settings.data_root, demo_snapshot_dt(month), request.demo_rows)
     return False
 
 
@@ -230,7 +230,7 @@ def _plan_text(month, settings, pair, plan, stages, demo_pending) -> str:
     lines = [f"Refresh {month} (env {settings.env}): dry run, nothing executed or written", "",
              "snapshots:"]
     if pair is None:
-        lines.append(f"  none yet: --demo-rows would generate snapshot_dt={month}-01")
+        lines.append(f"  none yet: --demo-rows would generate snapshot_dt={demo_snapshot_dt(month)}")
     for name, d in (pair.as_record()["datasets"].items() if pair else ()):
         size = sum(f["size"] for f in d["files"])
         lines.append(f"  {name:<20} {d['snapshot_dt']}  {len(d['files'])} files, "
