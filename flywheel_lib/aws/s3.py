@@ -1,0 +1,119 @@
+"""S3 as folders: list, find, the id_bucket= folders of a table, markers and uploads.
+
+Locations are `s3://bucket/key` strings, as in Settings. A location given as a
+folder is listed as `key/`, so `.../IBE_01` never matches `.../IBE_01_A`.
+Every call goes through `AwsClients` (errors translated there), and every
+listing is paginated: S3 returns at most 1,000 keys a call.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FlywheelError
+from .errors import AwsNotFound
+
+_URL = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?")
+_BUCKET_FOLDER = re.compile(r"id_bucket=(\d+)")
+
+
+@dataclass(frozen=True)
+class S3Object:
+    url: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """'s3://bucket/a/b' -> ('bucket', 'a/b')."""
+    match = _URL.fullmatch(url)
+    if not match:
+        raise FlywheelError(f"{url!r} is not an s3://bucket/key location", path=url)
+    return match.group(1), match.group(2) or ""
+
+
+def folder_key(url: str) -> tuple[str, str]:
+    """Bucket and key prefix of a folder location: '' for the bucket, else ending in '/'."""
+    bucket, key = split_url(url)
+    key = key.strip("/")
+    return bucket, (key + "/" if key else "")
+
+
+def list_objects(aws, folder: str, recursive: bool = True) -> Iterator[S3Object]:
+    """Every object under a folder (only its direct files when not `recursive`)."""
+    bucket, prefix = folder_key(folder)
+    params = {"Bucket": bucket, "Prefix": prefix}
+    if not recursive:
+        params["Delimiter"] = "/"
+    for page in aws.pages("s3", "list_objects_v2", where={"path": folder}, **params):
+        for item in page.get("Contents", []):
+            yield S3Object(f"s3://{bucket}/{item['Key']}", item["Size"])
+
+
+def find(aws, folder: str, suffix: str = "", recursive: bool = True) -> list[S3Object]:
+    """Objects under a folder whose name ends with `suffix`, sorted by location."""
+    return sorted((o for o in list_objects(aws, folder, recursive) if o.name.endswith(suffix)),
+                  key=lambda o: o.url)
+
+
+def list_folders(aws, folder: str) -> list[str]:
+    """The sub-folders directly under a folder, as `s3://bucket/prefix/name` (no trailing /)."""
+    bucket, prefix = folder_key(folder)
+    found = []
+    for page in aws.pages("s3", "list_objects_v2", where={"path": folder},
+                          Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        found += [f"s3://{bucket}/{p['Prefix'].rstrip('/')}" for p in page.get("CommonPrefixes", [])]
+    return sorted(found)
+
+
+def bucket_prefixes(aws, location: str) -> dict[int, str]:
+    """id_bucket -> folder location, for every `id_bucket=<n>/` folder of a table location."""
+    found = {}
+    for url in list_folders(aws, location):
+        match = _BUCKET_FOLDER.fullmatch(url.rsplit("/", 1)[-1])
+        if match:
+            found[int(match.group(1))] = url
+    return dict(sorted(found.items()))
+
+
+def write_json(aws, url: str, data: dict) -> None:
+    """A small JSON object (a marker or a report), written in one PUT, so readers see all or nothing."""
+    bucket, key = split_url(url)
+    body = json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+    aws.call("s3", "put_object", where={"path": url}, Bucket=bucket, Key=key, Body=body,
+             ContentType="application/json")
+
+
+def read_json(aws, url: str) -> dict | None:
+    """The JSON object at `url`, or None when there is none."""
+    bucket, key = split_url(url)
+    try:
+        response = aws.call("s3", "get_object", where={"path": url}, Bucket=bucket, Key=key)
+    except AwsNotFound:
+        return None
+    with aws.boundary("s3", "GetObject", path=url):  # the body streams: reading can fail too
+        raw = response["Body"].read()
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise FlywheelError(f"{url} is not valid JSON: {err}", path=url) from err
+
+
+def upload_file(aws, path: str | Path, url: str, content_type: str | None = None) -> S3Object:
+    """Upload a local file (multipart when large) to `url`."""
+    path = Path(path)
+    bucket, key = split_url(url)
+    if not key or key.endswith("/"):
+        raise FlywheelError(f"{url!r} names a folder, not an object to upload {path.name} to", path=url)
+    content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    with aws.boundary("s3", "PutObject", path=url):
+        aws.client("s3").upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+    return S3Object(url, path.stat().st_size)
