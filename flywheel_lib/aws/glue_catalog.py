@@ -9,7 +9,7 @@ wider than Clean Rooms allows is registered whole and reported (`WidthReport`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..errors import CatalogError
 from ..local.catalog import CatalogEntry
