@@ -43,6 +43,7 @@ code,.err,.mono{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 svg.timeline{width:100%;height:auto;display:block;margin:6px 0}
 svg text{font:12px system-ui,sans-serif;fill:#222}svg .tick{fill:#666;font-size:11px}
 details summary{cursor:pointer;font-weight:600}.nowrap{white-space:nowrap}
+.stages th:first-child{width:28%}
 @media print{body{max-width:none;padding:0;font-size:10pt}a{color:inherit}table{font-size:8.5pt}
  .banner,.status,svg{print-color-adjust:exact;-webkit-print-color-adjust:exact}
  tr,.banner,svg{break-inside:avoid}}
@@ -144,6 +145,17 @@ def _tick_label(seconds: int) -> str:
     return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
 
 
+def place_label(texts: list[str], left: float, limit: float, floor: float) -> tuple[str, float]:
+    """The first of `texts` that fits in [floor, limit], at `left` or shifted left; else the
+    last one cut short at `left`. Widths are estimated at 6.8 units a character."""
+    for text in texts:
+        need = len(text) * 6.8
+        start = max(floor, min(left, limit - need))
+        if start + need <= limit:
+            return text, start
+    return texts[-1][: max(int((limit - left) / 6.8) - 1, 0)] + "…", left
+
+
 def timeline_svg(bars: list[dict], width: int = 1000) -> str:
     """Inline SVG: time axis, one rect per bar on its lane, labels alternating above/below."""
     lanes, t0 = assign_lanes(bars), bars[0]["start"]
@@ -159,27 +171,28 @@ def timeline_svg(bars: list[dict], width: int = 1000) -> str:
                    f'stroke="#e6e6e6"/><text class="tick" x="{px + 2:.1f}" y="12">'
                    f'{_e(_tick_label(tick))}</text>')
     for lane in range(max(lanes) + 1):
-        mine = [b for b, n in zip(bars, lanes) if n == lane]
-        for k, bar in enumerate(mine):
-            limit = x(mine[k + 2]["start"]) if k + 2 < len(mine) else width
-            out.append(_bar_svg(bar, x, top + lane * lane_h, k % 2, limit))
+        mine, row_end = [b for b, n in zip(bars, lanes) if n == lane], [0.0, 0.0]
+        for k, bar in enumerate(mine):  # labels of bars k and k + 2 share a row
+            limit = x(mine[k + 2]["start"]) - 6 if k + 2 < len(mine) else width - 2
+            seconds = (bar["end"] - bar["start"]).total_seconds()
+            name = bar["stage"] + ("" if bar["status"] == "succeeded" else f" {bar['status']}")
+            label, at = place_label([f"{name} {took(seconds)}", name], x(bar["start"]) + 1,
+                                    limit, row_end[k % 2])
+            row_end[k % 2] = at + len(label) * 6.8 + 6
+            out.append(_bar_svg(bar, x, top + lane * lane_h, (label, at, k % 2)))
     return "\n".join(out + ["</svg>"])
 
 
-def _bar_svg(bar: dict, x, y: float, below: int, limit: float) -> str:
+def _bar_svg(bar: dict, x, y: float, label: tuple[str, float, int]) -> str:
     left, right = x(bar["start"]), x(bar["end"])
-    seconds = (bar["end"] - bar["start"]).total_seconds()
-    word = "" if bar["status"] == "succeeded" else f" {bar['status']}"
-    room = int((limit - left - 6) / 6.8)  # characters that fit before the next label
-    label = next((t for t in (f"{bar['stage']}{word} {took(seconds)}", bar["stage"] + word)
-                  if len(t) <= room), (bar["stage"] + word)[: max(room - 1, 0)] + "…")
-    colour = COLOURS.get(bar["status"], "#555")
-    tip = f'{bar["stage"]}: {bar["status"]}, {when(bar["start"])}, {took(seconds)}'
+    text, at, below = label
+    tip = (f'{bar["stage"]}: {bar["status"]}, {when(bar["start"])}, '
+           f'{took((bar["end"] - bar["start"]).total_seconds())}')
     return (f'<g><title>{_e(tip)}</title><rect class="bar" data-stage="{_e(bar["stage"])}" '
             f'data-status="{_e(bar["status"])}" x="{left:.1f}" y="{y + 16}" '
-            f'width="{max(right - left, 2):.1f}" height="18" rx="3" fill="{colour}" '
-            'stroke="#fff" stroke-width="2"/>'
-            f'<text x="{left + 1:.1f}" y="{y + (47 if below else 12)}">{_e(label)}</text></g>')
+            f'width="{max(right - left, 2):.1f}" height="18" rx="3" '
+            f'fill="{COLOURS.get(bar["status"], "#555")}" stroke="#fff" stroke-width="2"/>'
+            f'<text x="{at:.1f}" y="{y + (47 if below else 12)}">{_e(text)}</text></g>')
 
 
 # ---- the run page ----------------------------------------------------------------------
@@ -212,7 +225,9 @@ def banner(manifest: dict) -> tuple[str, str, list[str]]:
 
 
 def _error_text(error: dict | None) -> str:
-    return f"{error.get('ename')}: {error.get('evalue')}" if error else ""
+    if not error:
+        return ""
+    return ": ".join(str(part) for part in (error.get("ename"), error.get("evalue")) if part)
 
 
 def _facts(manifest: dict) -> str:
@@ -279,7 +294,7 @@ def _stages(manifest: dict, run_dir: Path) -> str:
     head = ("<tr><th>Stage</th><th>Status</th><th>Started (UTC)</th><th class=num>Duration</th>"
             "<th>Notebook</th><th>Tables and charts</th></tr>")
     rows = [_stage_rows(n, e, run_dir) for n, e in manifest.get("stages", {}).items()]
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f'<table class="stages">{head}{"".join(rows)}</table>'
 
 
 def read_monitor(run_dir: Path) -> dict | None:

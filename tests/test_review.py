@@ -121,6 +121,14 @@ def test_overlapping_stages_get_separate_lanes():
     assert review.assign_lanes(bars) == [0, 1, 1, 0]
 
 
+def test_a_label_moves_left_before_it_is_cut_short():
+    texts = ["addr_glue_reg interrupted 1.4s", "addr_glue_reg interrupted"]
+    text, at = review.place_label(texts, left=950, limit=998, floor=0)
+    assert text == texts[0] and 780 < at < 950
+    text, at = review.place_label(texts, left=950, limit=998, floor=900)
+    assert (text, at) == ("addr_g…", 950)
+
+
 def test_the_list_of_runs_is_newest_first(record_copy, monkeypatch, capsys):
     runs_dir = record_copy.parent.parent
     for month, run_id, started in (("2026-09", "20261001T020000Z", "2026-10-01T02:00:00+00:00"),
