@@ -18,7 +18,7 @@ from .errors import SnapshotError
 
 DATASETS = ("addressable_ids", "infobase_attributes")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
-_SNAPSHOT_DIR = re.compile(r"snapshot_dt=(\d{4}-\d{2}-\d{2})")
+SNAPSHOT_DIR = re.compile(r"snapshot_dt=(\d{4}-\d{2}-\d{2})")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def list_snapshot_dates(raw_root: str | Path) -> list[str]:
         return []
     found = []
     for child in root.iterdir():
-        match = _SNAPSHOT_DIR.fullmatch(child.name)
+        match = SNAPSHOT_DIR.fullmatch(child.name)
         if match and child.is_dir() and any(child.glob("*.parquet")):
             found.append(match.group(1))
     return sorted(found)
@@ -102,11 +102,11 @@ def list_snapshot_dates(raw_root: str | Path) -> list[str]:
 def find_snapshot(raw_root: str | Path, dataset: str, month: str) -> Snapshot:
     """The latest snapshot of `dataset` within `month`."""
     month = parse_month(month)
-    in_month = [d for d in list_snapshot_dates(raw_root) if d.startswith(month + "-")]
+    in_month = dates_in_month(list_snapshot_dates(raw_root), month)
     if not in_month:
         return _missing(raw_root, dataset, month)
     snapshot_dt = in_month[-1]
-    _check_date(snapshot_dt, raw_root)
+    check_date(snapshot_dt, raw_root)
     location = Path(raw_root) / f"snapshot_dt={snapshot_dt}"
     files = tuple(
         RawFile(str(p), p.stat().st_size) for p in sorted(location.glob("*.parquet"))
@@ -119,6 +119,18 @@ def resolve_snapshots(settings, month: str, allow_mismatch: bool = False) -> Sna
     month = parse_month(month)
     addressable = find_snapshot(settings.raw_root("addressable_ids"), "addressable_ids", month)
     infobase = find_snapshot(settings.raw_root("infobase_attributes"), "infobase_attributes", month)
+    return cross_check(month, addressable, infobase, allow_mismatch)
+
+
+def dates_in_month(dates, month: str) -> list[str]:
+    """The snapshot dates that fall inside `month`, oldest first."""
+    month = parse_month(month)
+    return sorted(d for d in dates if d.startswith(month + "-"))
+
+
+def cross_check(month: str, addressable: Snapshot, infobase: Snapshot,
+                allow_mismatch: bool = False) -> SnapshotPair:
+    """The pair, unless the two dates differ and that was not explicitly allowed (DOMAIN "Get right" 4)."""
     if addressable.snapshot_dt != infobase.snapshot_dt and not allow_mismatch:
         raise SnapshotError(
             f"snapshot dates differ: addressable_ids {addressable.snapshot_dt}, "
@@ -145,7 +157,7 @@ def latest_month(settings) -> str:
     return common[-1]
 
 
-def _check_date(snapshot_dt: str, raw_root) -> None:
+def check_date(snapshot_dt: str, raw_root) -> None:
     try:
         date.fromisoformat(snapshot_dt)
     except ValueError as err:

@@ -4,44 +4,21 @@ The snapshot of month `YYYY-MM` is the latest `snapshot_dt=` folder inside the
 month that holds Parquet files, and both datasets must agree on the date.
 Only the listing differs from the local discovery: one delimiter listing for
 the dates, then the month's folders newest first until one holds Parquet.
-
-`dates_in_month` and `cross_check` are pure and storage-free; they belong in
-`flywheel_lib/snapshots.py` (its `find_snapshot` and `resolve_snapshots` hold
-the same rules inline) and live here only until they are moved there.
 """
 
 from __future__ import annotations
 
 from ..errors import SnapshotError
-from ..snapshots import _SNAPSHOT_DIR, RawFile, Snapshot, SnapshotPair, _check_date, parse_month
+from ..snapshots import (SNAPSHOT_DIR, RawFile, Snapshot, SnapshotPair, check_date, cross_check,
+                         dates_in_month, parse_month)
 from .s3 import find, list_folders
-
-
-def dates_in_month(dates, month: str) -> list[str]:
-    """The snapshot dates that fall inside `month`, oldest first."""
-    month = parse_month(month)
-    return sorted(d for d in dates if d.startswith(month + "-"))
-
-
-def cross_check(month: str, addressable: Snapshot, infobase: Snapshot,
-                allow_mismatch: bool = False) -> SnapshotPair:
-    """The pair, unless the two dates differ and that was not explicitly allowed (DOMAIN "Get right" 4)."""
-    if addressable.snapshot_dt != infobase.snapshot_dt and not allow_mismatch:
-        raise SnapshotError(
-            f"snapshot dates differ: addressable_ids {addressable.snapshot_dt}, "
-            f"infobase_attributes {infobase.snapshot_dt}",
-            month=month,
-            hint="Wait for the matching snapshot, or pass --allow-snapshot-mismatch "
-            "to refresh with both as they are",
-        )
-    return SnapshotPair(month, addressable, infobase, allow_mismatch)
 
 
 def snapshot_dates(aws, raw_root: str) -> list[str]:
     """Every `snapshot_dt=` folder date under a raw root, oldest first (Parquet not yet checked)."""
     dates = []
     for url in list_folders(aws, raw_root):
-        match = _SNAPSHOT_DIR.fullmatch(url.rsplit("/", 1)[-1])
+        match = SNAPSHOT_DIR.fullmatch(url.rsplit("/", 1)[-1])
         if match:
             dates.append(match.group(1))
     return sorted(dates)
@@ -55,7 +32,7 @@ def find_snapshot(aws, raw_root: str, dataset: str, month: str) -> Snapshot:
         location = f"{raw_root.rstrip('/')}/snapshot_dt={snapshot_dt}"
         files = find(aws, location, ".parquet", recursive=False)
         if files:
-            _check_date(snapshot_dt, raw_root)
+            check_date(snapshot_dt, raw_root)
             return Snapshot(dataset, snapshot_dt, location, tuple(RawFile(f.url, f.size) for f in files))
     shown = ", ".join(dates[-3:]) if dates else "none"
     raise SnapshotError(

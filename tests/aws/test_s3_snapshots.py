@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flywheel_lib.aws.s3_snapshots import dates_in_month, find_snapshot, resolve_snapshots
+from flywheel_lib.aws.s3_snapshots import find_snapshot, resolve_snapshots
+from flywheel_lib.snapshots import dates_in_month
 from flywheel_lib.errors import SnapshotError
 from flywheel_lib.snapshots import RawFile, Snapshot, SnapshotPair
 
