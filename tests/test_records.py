@@ -53,7 +53,7 @@ def test_every_file_but_the_manifest_has_its_checksum(finished_toy):
     run_dir = finished_toy.outcome.run_dir
     files = records.read_manifest(run_dir)["files"]
     on_disk = {p.name for p in run_dir.iterdir()} - {"manifest.json"}
-    assert set(files) == on_disk == {f"{n}.{ext}" for n in "abcd" for ext in ("ipynb", "html")}
+    assert set(files) == on_disk == {f"{n}.{ext}" for n in "abcd" for ext in ("ipynb", "html")} | {"index.html"}
     content = (run_dir / "c.html").read_bytes()
     assert files["c.html"] == {"sha256": hashlib.sha256(content).hexdigest(),
                                "size": len(content)}
@@ -73,7 +73,7 @@ def test_verify_finds_a_changed_byte_a_missing_and_an_extra_file(record_copy):
 
 def test_no_secret_from_the_environment_reaches_the_record(finished_toy):
     files = [p for p in finished_toy.outcome.run_dir.rglob("*") if p.is_file()]
-    assert len(files) == 9
+    assert len(files) == 10  # 4 notebooks, 4 HTML copies, the review page, the manifest
     for path in files:
         text = path.read_bytes()
         for secret in finished_toy.secrets.values():
