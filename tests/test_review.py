@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from flywheel_lib import records, review
+from flywheel_lib import records, review, timeline
 from flywheel_lib.cli import main
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -118,14 +118,14 @@ def test_overlapping_stages_get_separate_lanes():
     t = lambda s: datetime(2026, 11, 1, 2, 0, s, tzinfo=timezone.utc)  # noqa: E731
     bars = [{"start": t(0), "end": t(10)}, {"start": t(1), "end": t(5)},
             {"start": t(6), "end": t(9)}, {"start": t(10), "end": t(12)}]
-    assert review.assign_lanes(bars) == [0, 1, 1, 0]
+    assert timeline.assign_lanes(bars) == [0, 1, 1, 0]
 
 
 def test_a_label_moves_left_before_it_is_cut_short():
     texts = ["addr_glue_reg interrupted 1.4s", "addr_glue_reg interrupted"]
-    text, at = review.place_label(texts, left=950, limit=998, floor=0)
+    text, at = timeline.place_label(texts, left=950, limit=998, floor=0)
     assert text == texts[0] and 780 < at < 950
-    text, at = review.place_label(texts, left=950, limit=998, floor=900)
+    text, at = timeline.place_label(texts, left=950, limit=998, floor=900)
     assert (text, at) == ("addr_g…", 950)
 
 
