@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 MARKER = "_flywheel.json"
-_BUCKET_DIR = re.compile(r"id_bucket=(\d+)")
+BUCKET_DIR = re.compile(r"id_bucket=(\d+)")
 _VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})__(.+)")
 
 
@@ -66,7 +66,7 @@ def bucket_folders(version: Path) -> dict[int, Path]:
     """id_bucket -> folder, for every `id_bucket=<n>` folder of a version."""
     found = {}
     for child in Path(version).iterdir():
-        match = _BUCKET_DIR.fullmatch(child.name)
+        match = BUCKET_DIR.fullmatch(child.name)
         if match and child.is_dir():
             found[int(match.group(1))] = child
     return found

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FlywheelError
+from ..lake import BUCKET_DIR
 from .errors import AwsNotFound
 
 _URL = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?")
-_BUCKET_FOLDER = re.compile(r"id_bucket=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def bucket_prefixes(aws, location: str) -> dict[int, str]:
     """id_bucket -> folder location, for every `id_bucket=<n>/` folder of a table location."""
     found = {}
     for url in list_folders(aws, location):
-        match = _BUCKET_FOLDER.fullmatch(url.rsplit("/", 1)[-1])
+        match = BUCKET_DIR.fullmatch(url.rsplit("/", 1)[-1])
         if match:
             found[int(match.group(1))] = url
     return dict(sorted(found.items()))
