@@ -28,6 +28,15 @@ from .sql import connect, literal, parquet_source, quote_any
 
 ADDRESSABLE_TABLE = "addressable_ids"
 
+# DuckDB's partitioned COPY buffers rows until the average partition holds twice
+# partitioned_write_flush_threshold (default 524,288: with 256 buckets, the whole table),
+# and a bucket with fewer rows than the threshold takes a slower path that buffers it a
+# second time. At 512, buckets take the direct path from ~130,000 source rows up, and
+# DuckDB flushes about every 260,000 rows, so memory stops growing with the snapshot.
+# Past partitioned_write_max_open_files (default 100) DuckDB closes bucket files and
+# starts new ones; twice the bucket count keeps one file a bucket.
+_PARTITIONED_WRITE = {"partitioned_write_flush_threshold": 512, "partitioned_write_max_open_files": 2 * BUCKETS}
+
 
 @dataclass(frozen=True)
 class TableOutput:
@@ -67,6 +76,8 @@ def split_snapshot(
         raise SnapshotError("snapshot has no Parquet files", path=snapshot.location)
     con = connect()
     try:
+        for name, value in _PARTITIONED_WRITE.items():
+            con.execute(f"SET {name} = {value}")
         source = parquet_source([f.path for f in snapshot.files])
         raw_columns = _raw_columns(con, source, snapshot)
         key = _find_key(raw_columns, snapshot)
