@@ -272,6 +272,18 @@ def test_raw_data_without_a_key_column_fails(tmp_path, small_mapping, dataset):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("column", ["file_index", "File_Row_Number"])
+def test_raw_data_with_a_column_named_like_a_row_position_fails(tmp_path, column):
+    # Such a column would hide the row position the bucket lookup relies on.
+    raw = pa.table({"Customer_User_id": ["a", "b"], column: [7, 9]})
+    snapshot = write_raw(tmp_path, "addressable_ids", raw)
+    out = tmp_path / "out"
+    with pytest.raises(SplitError) as err:
+        split_snapshot(snapshot, str(out), "r1", None)
+    assert column in str(err.value)
+    assert not out.exists()
+
+
 # --- awkward keys --------------------------------------------------------------------------------
 
 AWKWARD = [None, "dup-1", "dup-1", "é", "", "x" * 200, "Zoé_ü漢字😀", "434439589175", "KLzd", "0IgxL", " padded "]
