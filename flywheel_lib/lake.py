@@ -85,13 +85,18 @@ def versions(output_root: str, folder: str) -> list[tuple[str, str, Path]]:
     return sorted(found)
 
 
-def bucket_row_counts(location: str | Path, partitioned: bool = True) -> dict[int, int]:
-    """Rows per id_bucket from the Parquet footers (no data is read); -1 for an unpartitioned table."""
+def parquet_rows(paths) -> int:
+    """Rows of Parquet files, from their footers (no data is read)."""
     import pyarrow.parquet as pq
 
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def bucket_row_counts(location: str | Path, partitioned: bool = True) -> dict[int, int]:
+    """Rows per id_bucket from the Parquet footers (no data is read); -1 for an unpartitioned table."""
     location = Path(location)
     folders = bucket_folders(location) if partitioned else {-1: location}
     return {
-        bucket: sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+        bucket: parquet_rows(folder.glob("*.parquet"))
         for bucket, folder in sorted(folders.items())
     }

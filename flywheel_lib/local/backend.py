@@ -17,7 +17,7 @@ from .catalog import PARQUET_FORMATS, CatalogEntry, LocalCatalog
 from .er import write_er_table
 from .profile import profile_table
 from .split import ADDRESSABLE_TABLE, TableOutput, split_snapshot
-from .sql import connect, ident, parquet_source
+from .sql import ident
 from .types import hive_columns
 
 ER_SUFFIX = "_er"
@@ -133,11 +133,7 @@ class LocalBackend(Backend):
         return self.catalog.published()
 
     def source_rows(self, snapshot: Snapshot) -> int:
-        con = connect()
-        try:
-            return con.execute(f"SELECT count(*) FROM {parquet_source([f.path for f in snapshot.files])}").fetchall()[0][0]
-        finally:
-            con.close()
+        return lake.parquet_rows(f.path for f in snapshot.files)
 
     def count_rows(self, entry: CatalogEntry) -> int:
         return sum(self.bucket_rows(entry).values())

@@ -75,4 +75,4 @@ def _source_rows(source_location: str | None) -> int | None:
     if not source_location or not Path(source_location).is_dir():
         return None
     files = sorted(Path(source_location).glob("*.parquet"))
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files) if files else None
+    return lake.parquet_rows(files) if files else None
