@@ -28,6 +28,13 @@ class Backend(ABC):
     def __init__(self, settings):
         self.settings = settings
 
+    @property
+    def job_runs(self):
+        """External jobs this backend ran for the split, as a DataFrame (the local backend runs none)."""
+        import pandas as pd
+
+        return pd.DataFrame()
+
     @abstractmethod
     def split(self, snapshot, run_id: str, tables: list[str] | None = None):
         """Write the snapshot's output tables as a new version; returns one TableOutput each."""

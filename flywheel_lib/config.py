@@ -37,6 +37,7 @@ OVERRIDES = {
 _PATTERNS = {
     "region": (r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as us-east-1"),
     "database_name": (r"[a-z0-9_]{1,255}", "lower-case letters, digits and _ (Glue database name)"),
+    "staging_database": (r"[a-z0-9_]{1,255}", "lower-case letters, digits and _ (Glue database name)"),
     "role_name": (r"[\w+=,.@-]{1,64}", "an IAM role name"),
     "athena_workgroup": (r"[a-zA-Z0-9._-]{1,128}", "an Athena workgroup name"),
     "sns_topic_arn": (r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256})?", "an SNS topic ARN"),
@@ -52,6 +53,7 @@ class Settings:
     env: str
     region: str
     database_name: str
+    staging_database: str  # where a run's tables wait for validation before they are published
     data_root: str
     s3_root_addressable: str
     s3_root_infobase: str
@@ -108,11 +110,15 @@ def load_settings(env: str | None = None, environ: dict | None = None) -> Settin
     sources = {k: f"environments.toml [{chosen}]" for k in values}
     values.setdefault("runs_dir", "")
     values.setdefault("mapping_path", "")
+    values.setdefault("staging_database", "")
     for name, variable in OVERRIDES.items():
         if environ.get(variable):
             values[name] = environ[variable]
             sources[name] = f"${variable}"
 
+    if not values["staging_database"]:
+        values["staging_database"] = f"{values['database_name']}_staging"
+        sources["staging_database"] = f"{sources.get('database_name')} + _staging"
     if not values["data_root"]:
         values["data_root"] = str(PROJECT_ROOT / "data")
     if not values["runs_dir"]:

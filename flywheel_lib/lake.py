@@ -100,3 +100,19 @@ def bucket_row_counts(location: str | Path, partitioned: bool = True) -> dict[in
         bucket: parquet_rows(folder.glob("*.parquet"))
         for bucket, folder in sorted(folders.items())
     }
+
+
+def add_null_counts(metadata, nulls: dict[str, int]) -> int:
+    """Add a file's per-column null counts (from its footer) into `nulls`; returns its rows.
+
+    A column chunk without statistics counts as all null rather than hide a problem.
+    """
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            if chunk.path_in_schema in nulls:
+                stats = chunk.statistics
+                nulls[chunk.path_in_schema] += (stats.null_count if stats is not None and stats.has_null_count
+                                                else group.num_rows)
+    return metadata.num_rows

@@ -62,12 +62,35 @@ def previous_profiles(runs_dir: str | Path, month: str) -> tuple[dict | None, st
     return None, None
 
 
-def notify_alerts(report: MonitorReport, settings, out=None) -> list[str]:
-    """Hand alerts to the notifier. Locally: printed (the report files keep them in the record)."""
+def notify_alerts(report: MonitorReport, settings, month: str = "", run_id: str = "",
+                  files: dict[str, str] | None = None, out=None) -> list[str]:
+    """Hand alerts on. Locally: printed (the report files keep them in the record).
+
+    On AWS the report files are also uploaded to the analysis bucket, and the
+    alerts go to the data monitor topic; a failed notification is printed,
+    never raised (the report and the stage's outcome stand without it).
+    """
     out = out or sys.stdout
     lines = [f"{a.severity.upper():7} {a.tag} {a.table}: {a.message}" for a in report.alerts]
     if lines:
         print(f"data monitor ({settings.env}): {len(report.errors)} error(s), "
               f"{len(lines) - len(report.errors)} warning(s)", file=out)
         print("\n".join(lines), file=out)
+    if not settings.is_local:
+        from .aws import notify, s3  # boto3 only where AWS is used
+        from .aws.session import AwsClients
+
+        aws = AwsClients(settings)
+        folder = report_location(settings, month, run_id)
+        for path in (files or {}).values():
+            s3.upload_file(aws, path, f"{folder}/{Path(path).name}")
+        print(f"report uploaded to {folder}/", file=out)
+        note = notify.notify_monitor_alerts(aws, settings, month, run_id, report.alerts, folder)
+        print(f"alerts sent to {note.topic_arn}" if note.sent else
+              f"warning: alerts not sent: {note.error}" if note.failed else "no alert to send", file=out)
     return lines
+
+
+def report_location(settings, month: str, run_id: str) -> str:
+    """Where the report files go in the analysis bucket (AWS)."""
+    return f"{settings.analysis_root}/reports/{STAGE}/{month}/{run_id}"

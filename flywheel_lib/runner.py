@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pipeline, records, review
+from . import pipeline, records, review, run_end
 from .errors import RunError
 from .lock import RunLock, is_held
 from .scheduler import Scheduler
@@ -149,7 +149,7 @@ def run_refresh(request: Request, settings, *, stages=None, preflight=None,
             if plan["nothing_to_do"]:
                 print(plan["nothing_to_do"], file=out, flush=True)
                 return Outcome(EXIT_OK, plan["run_dir"])
-            return _execute(_open_run(plan, request, settings, pair, stages, month, out))
+            return _execute(_open_run(plan, request, settings, pair, stages, month, out), settings)
         finally:  # whatever happened, the list of runs shows it
             write_runs_page(settings.runs_dir, out)
 
@@ -249,6 +249,10 @@ def _plan_text(month, settings, pair, plan, stages, demo_pending) -> str:
         lines.append(f"  {stage.name:<{width}}  {plan['actions'][stage.name]:<12} "
                      f"upstream: {', '.join(stage.upstream) or '-'}")
         lines.append(f"  {'':<{width}}  {'':<12} produces: {stage.produces}")
+    if pair is not None and not settings.is_local:
+        from .backend import get_backend
+
+        lines += [""] + get_backend(settings).plan_lines(pair, plan["run_dir"].name)
     return "\n".join(lines)
 
 
@@ -274,7 +278,7 @@ def _open_run(plan, request, settings, pair, stages, month, out) -> Scheduler:
     return Scheduler(run_dir, manifest, stages, to_run, request.jobs, out)
 
 
-def _execute(run: Scheduler) -> Outcome:
+def _execute(run: Scheduler, settings) -> Outcome:
     started = time.monotonic()
     action = "resuming" if len(run.manifest["invocations"]) > 1 else "starting"
     run.say(f"{action} run {run.run_dir.name} of {run.manifest['month']}: {run.run_dir}")
@@ -291,9 +295,16 @@ def _execute(run: Scheduler) -> Outcome:
                       duration_s=round(time.monotonic() - started, 1))
     run.manifest.update(status=status, ended_at=invocation["ended_at"], duration_s=round(
         sum(i["duration_s"] or 0 for i in run.manifest["invocations"]), 1))
+    run.manifest["serving"] = run_end.serving(settings)
     run.save()
-    print("\n" + "\n".join(records.summary_lines(run.manifest, run.run_dir)), file=run.out,
-          flush=True)
+    notification = run_end.notify(settings, run.manifest, str(run.run_dir))
+    if notification is not None:  # recorded whether or not it went out; never the run's outcome
+        invocation["notification"] = notification
+        run.save()
+        if notification["error"]:
+            run.say(f"warning: the end-of-run notification was not sent: {notification['error']}")
+    print("\n" + "\n".join(records.summary_lines(run.manifest, run.run_dir)), file=run.out, flush=True)
+    print(run_end.serving_line(run.manifest["serving"]), file=run.out, flush=True)
     ran = {run.manifest["stages"][n]["status"] for n in run.to_run}
     code = (EXIT_INTERRUPTED if not finished
             else EXIT_FAILED if {"failed", "blocked"} & ran else EXIT_OK)

@@ -115,8 +115,13 @@ def find_snapshot(raw_root: str | Path, dataset: str, month: str) -> Snapshot:
 
 
 def resolve_snapshots(settings, month: str, allow_mismatch: bool = False) -> SnapshotPair:
-    """Both snapshots of `month`, cross-checked. Local backend (files on disk)."""
+    """Both snapshots of `month`, cross-checked: files on disk, or on S3 for dev and prod."""
     month = parse_month(month)
+    if not settings.is_local:
+        from .aws import s3_snapshots  # boto3 only where AWS is used
+        from .aws.session import AwsClients
+
+        return s3_snapshots.resolve_snapshots(AwsClients(settings), settings, month, allow_mismatch)
     addressable = find_snapshot(settings.raw_root("addressable_ids"), "addressable_ids", month)
     infobase = find_snapshot(settings.raw_root("infobase_attributes"), "infobase_attributes", month)
     return cross_check(month, addressable, infobase, allow_mismatch)
@@ -144,9 +149,15 @@ def cross_check(month: str, addressable: Snapshot, infobase: Snapshot,
 
 def latest_month(settings) -> str:
     """The newest month for which both datasets have a snapshot (for notebooks run without one)."""
-    months = [
-        {d[:7] for d in list_snapshot_dates(settings.raw_root(ds))} for ds in DATASETS
-    ]
+    if settings.is_local:
+        dates = {ds: list_snapshot_dates(settings.raw_root(ds)) for ds in DATASETS}
+    else:
+        from .aws import s3_snapshots
+        from .aws.session import AwsClients
+
+        aws = AwsClients(settings)
+        dates = {ds: s3_snapshots.snapshot_dates(aws, settings.raw_root(ds)) for ds in DATASETS}
+    months = [{d[:7] for d in dates[ds]} for ds in DATASETS]
     common = sorted(months[0] & months[1])
     if not common:
         raise SnapshotError(

@@ -394,7 +394,7 @@ def test_alerts_are_printed_one_per_line_with_their_severity(config):
     report = evaluate([clean_profile("part_a", key_dupes=1), clean_profile("part_b", recorded_snapshot_dt="2026-01-01")],
                       config, AS_OF)
     out = io.StringIO()
-    lines = monitor_report.notify_alerts(report, SimpleNamespace(env="local"), out=out)
+    lines = monitor_report.notify_alerts(report, SimpleNamespace(env="local", is_local=True), out=out)
     assert lines == ["ERROR   [PK_DUPES] part_a: 1 duplicate customer_user_id values",
                      "WARNING [STALE_SNAPSHOT] part_b: snapshot 2026-01-01 is 224 days old (limit 45)"]
     assert out.getvalue().splitlines() == ["data monitor (local): 1 error(s), 1 warning(s)", *lines]
@@ -402,7 +402,7 @@ def test_alerts_are_printed_one_per_line_with_their_severity(config):
 
 def test_a_clean_month_notifies_nothing(config):
     out = io.StringIO()
-    assert monitor_report.notify_alerts(evaluate([clean_profile()], config, AS_OF), SimpleNamespace(env="local"),
+    assert monitor_report.notify_alerts(evaluate([clean_profile()], config, AS_OF), SimpleNamespace(env="local", is_local=True),
                                         out=out) == []
     assert out.getvalue() == ""
 

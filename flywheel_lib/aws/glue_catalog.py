@@ -88,11 +88,11 @@ def table_input(entry: CatalogEntry) -> dict:
         "TableType": entry.table_type,
         "Parameters": parameters,
         "PartitionKeys": [{"Name": n, "Type": t} for n, t in entry.partition_keys],
-        "StorageDescriptor": _storage(entry, entry.location),
+        "StorageDescriptor": storage(entry, entry.location),
     }
 
 
-def _storage(entry: CatalogEntry, location: str) -> dict:
+def storage(entry: CatalogEntry, location: str) -> dict:
     return {
         "Columns": [{"Name": n, "Type": t} for n, t in entry.columns],
         # A trailing slash: Athena reads the folder, not every key that starts with its name.
@@ -172,7 +172,7 @@ def create_partitions(aws, database: str, entry: CatalogEntry, folders: dict[int
     Every chunk is attempted before failing, so the error lists all refusals at
     once; what was created stays (a re-run adds only what is still missing).
     """
-    inputs = [{"Values": [str(b)], "StorageDescriptor": _storage(entry, url)}
+    inputs = [{"Values": [str(b)], "StorageDescriptor": storage(entry, url)}
               for b, url in sorted(folders.items())]
     failures: dict[int, str] = {}
     for start in range(0, len(inputs), MAX_PARTITIONS_PER_CALL):

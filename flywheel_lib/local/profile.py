@@ -43,18 +43,7 @@ def _footer_counts(location: Path, columns: list[str]) -> tuple[dict[int, int], 
     for bucket, folder in lake.bucket_folders(location).items():
         rows_per_bucket[bucket] = 0
         for path in folder.glob("*.parquet"):
-            meta = pq.ParquetFile(path).metadata
-            rows_per_bucket[bucket] += meta.num_rows
-            for g in range(meta.num_row_groups):
-                group = meta.row_group(g)
-                for i in range(group.num_columns):
-                    chunk = group.column(i)
-                    name = chunk.path_in_schema
-                    if name in nulls:
-                        stats = chunk.statistics
-                        # A chunk without statistics: count it as all null rather than hide it.
-                        nulls[name] += stats.null_count if stats is not None and stats.has_null_count \
-                            else group.num_rows
+            rows_per_bucket[bucket] += lake.add_null_counts(pq.ParquetFile(path).metadata, nulls)
     return rows_per_bucket, nulls
 
 

@@ -1,0 +1,69 @@
+"""Entity Resolution input tables on AWS: Athena UNLOAD into a version folder, then the switch.
+
+Each snapshot (and run) gets its own folder, so a rebuild never meets old
+files (the old system could not overwrite its ER data, DOMAIN "Get right" 2).
+We UNLOAD rather than CTAS: UNLOAD writes only the data, (Athena ignores the `_flywheel.json`
+marker we add beside it, as it ignores every `_` file), and the table is then registered through the same path as every other table, so the catalog
+points at the new folder only after the files are counted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .. import lake
+from ..errors import CatalogError
+from ..local.catalog import CatalogEntry
+from ..local.types import hive_columns
+from ..mapping import KEY
+from . import parquet_s3, s3
+from .athena import Athena, ident, s3_folder, table_ref
+from .split import version_url
+
+def unload_sql(database: str, source: CatalogEntry, target: str) -> str:
+    others = [c for c in source.column_names if c != KEY] if not source.name.endswith("addressable_ids") else []
+    select = ", ".join([f"row_number() OVER (ORDER BY {ident(KEY)}) AS row_id", ident(KEY), *map(ident, others)])
+    return (f"UNLOAD (SELECT {select} FROM {table_ref(database, source.name)}) "
+            f"TO {s3_folder(target)} WITH (format = 'PARQUET', compression = 'SNAPPY')")
+
+
+def er_version(root: str, source: CatalogEntry, run_id: str) -> str:
+    return version_url(root, f"{source.source_table}_er", source.snapshot_dt, run_id)
+
+
+def delete_folder(aws, folder: str) -> int:
+    """Delete every object under a folder, 1,000 a call; returns how many."""
+    bucket, _ = s3.split_url(folder)
+    keys = [s3.split_url(o.url)[1] for o in s3.list_objects(aws, folder)]
+    for start in range(0, len(keys), 1000):
+        response = aws.call("s3", "delete_objects", where={"path": folder}, Bucket=bucket,
+                            Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise CatalogError(f"could not delete {first.get('Key')} under {folder}: {first.get('Message')}",
+                               path=folder)
+    return len(keys)
+
+
+def build(aws, athena: Athena, database: str, source: CatalogEntry, root: str, run_id: str) -> CatalogEntry:
+    """UNLOAD `<source>_er` into this run's version folder and return its (unpublished) entry."""
+    version = er_version(root, source, run_id)
+    delete_folder(aws, version)  # an interrupted attempt of this run; UNLOAD needs an empty folder
+    athena.run(unload_sql(database, source, version), database, f"{source.name}_er", fetch=False)
+    files = [o for o in s3.list_objects(aws, version) if o.size > 0 and not o.name.startswith("_")]
+    if not files:
+        raise CatalogError(f"UNLOAD wrote no file for {source.name}_er", table=f"{source.name}_er", path=version)
+    metas = parquet_s3.metadata_many(aws, files)
+    rows = sum(m.num_rows for m in metas)
+    if rows != source.row_count:
+        raise CatalogError(f"{source.name}_er has {rows:,} rows, expected {source.row_count:,}",
+                           table=f"{source.name}_er", hint="Nothing was published; re-run the stage")
+    folder = f"{source.source_table}_er"
+    s3.write_json(aws, f"{version}/{lake.MARKER}", {
+        "table": folder, "dataset": source.dataset, "snapshot_dt": source.snapshot_dt, "run_id": run_id,
+        "rows": rows, "source_table": source.name, "source_location": source.location,
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return CatalogEntry(
+        name=f"{source.name}_er", run_id=run_id, dataset=source.dataset, source_table=folder,
+        location=version, snapshot_dt=source.snapshot_dt,
+        columns=hive_columns(metas[0].schema.to_arrow_schema(), folder), row_count=rows, partition_keys=[])

@@ -1,0 +1,56 @@
+"""What the driver records and says when a run ends: what the catalog serves, and the SNS message.
+
+Both are courtesies to the reader and never change the run's outcome: a
+failure here is written into the manifest (and printed), not raised.
+"""
+
+from __future__ import annotations
+
+from .backend import get_backend
+from .errors import FlywheelError
+
+MONITOR_STAGE = "data_monitor_rpt"
+
+
+def serving(settings) -> dict:
+    """The tables serving queries now, by snapshot: after a failure, proof that last month still serves."""
+    try:
+        entries = get_backend(settings).published()
+    except (FlywheelError, OSError) as err:
+        return {"error": str(err)}
+    tables = {e.name: {"snapshot_dt": e.snapshot_dt, "run_id": e.run_id, "location": e.location}
+              for e in entries}
+    snapshots = sorted({t["snapshot_dt"] for t in tables.values()})
+    return {"snapshots": snapshots, "tables": tables}
+
+
+def serving_line(record: dict) -> str:
+    if "error" in record:
+        return f"catalog not read: {record['error']}"
+    if not record["tables"]:
+        return "the catalog serves no table yet"
+    runs = sorted({t["run_id"] for t in record["tables"].values()})
+    return (f"the catalog serves {len(record['tables'])} tables of snapshot(s) "
+            f"{', '.join(record['snapshots'])} (run {', '.join(runs)})")
+
+
+def notify(settings, manifest: dict, record_location: str) -> dict | None:
+    """The end-of-run message on AWS (None locally: the record is the notification)."""
+    if settings.is_local:
+        return None
+    from .aws.notify import RunSummary, notify_run_end  # boto3 only where AWS is used
+    from .aws.session import AwsClients
+
+    failed = next(((n, s) for n, s in manifest["stages"].items() if s["status"] in ("failed", "interrupted")),
+                  (None, {}))
+    error = failed[1].get("error") or {}
+    monitor = manifest["stages"].get(MONITOR_STAGE, {}).get("scraps", {}).get("summary") or {}
+    summary = RunSummary(
+        env=settings.env, month=manifest["month"], run_id=manifest["run_id"], status=manifest["status"],
+        duration_s=manifest.get("duration_s") or 0, record_location=record_location,
+        failed_stage=failed[0], error=f"{error.get('ename')}: {error.get('evalue')}" if error else None,
+        alert_count=int(monitor.get("alerts", 0)))
+    try:
+        return notify_run_end(AwsClients(settings), settings, summary).as_record()
+    except FlywheelError as err:  # e.g. no credentials: still only a failed notification
+        return {"topic_arn": None, "subject": "", "sent": False, "message_id": None, "error": str(err)}
