@@ -34,7 +34,7 @@ def files_by_bucket(aws, location: str) -> dict[int, list[s3.S3Object]]:
 def bucket_rows(aws, location: str, partitioned: bool = True) -> dict[int, int]:
     """Rows per id_bucket from the footers; -1 for an unpartitioned table."""
     if not partitioned:
-        return {-1: parquet_s3.rows(aws, s3.find(aws, location))}
+        return {-1: parquet_s3.rows(aws, [o for o in s3.find(aws, location) if not o.name.startswith("_")])}
     return {b: parquet_s3.rows(aws, objs) for b, objs in files_by_bucket(aws, location).items()}
 
 

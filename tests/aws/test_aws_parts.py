@@ -1,0 +1,166 @@
+"""Pieces of the AWS backend against moto in process: footers, Athena, publishing, retention."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from flywheel_lib.aws import glue_catalog, parquet_s3, publishing, retention, s3
+from flywheel_lib.aws.athena import Athena, QueryFailed, ident, s3_folder
+from flywheel_lib.errors import CatalogError, FlywheelError
+from flywheel_lib.local.catalog import CatalogEntry
+
+BUCKET = "omc-flywheel-data-us-east-1-dev"
+ROOT = f"s3://{BUCKET}/omc_cleanroom_data/split_part/infobase_attributes"
+
+
+@pytest.fixture
+def bucket(aws):
+    aws.call("s3", "create_bucket", Bucket=BUCKET)
+    return BUCKET
+
+
+def put_parquet(aws, key: str, table: pa.Table) -> s3.S3Object:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    aws.call("s3", "put_object", Bucket=BUCKET, Key=key, Body=buffer.getvalue())
+    return s3.S3Object(f"s3://{BUCKET}/{key}", len(buffer.getvalue()))
+
+
+def test_footers_give_schema_rows_and_nulls_without_reading_the_data(aws, bucket):
+    import random
+    rng = random.Random(1)  # incompressible keys, so the file is larger than the tail read
+    table = pa.table({"customer_user_id": [f"{rng.getrandbits(64):016x}" for _ in range(5000)],
+                      "ibe1802": [None if i % 4 else f"{rng.getrandbits(128):032x}" for i in range(5000)]})
+    obj = put_parquet(aws, "t/id_bucket=0/part-0.parquet", table)
+    assert obj.size > parquet_s3.TAIL_BYTES  # the footer is not the whole file
+    assert parquet_s3.schema(aws, obj) == table.schema
+    assert parquet_s3.rows(aws, [obj, obj]) == 10000
+    meta = parquet_s3.metadata(aws, obj)
+    nulls = {"ibe1802": 0}
+    from flywheel_lib import lake
+    assert lake.add_null_counts(meta, nulls) == 5000 and nulls == {"ibe1802": 3750}
+
+
+def test_identifiers_and_locations_are_validated_before_they_reach_sql():
+    assert ident("part_ibe_01") == '"part_ibe_01"'
+    for bad in ('part"; DROP TABLE x; --', "Part_IBE", "", "a" * 256):
+        with pytest.raises(FlywheelError):
+            ident(bad)
+    assert s3_folder(f"{ROOT}/IBE_01_ER/2026-10-31__r1") == f"'{ROOT}/IBE_01_ER/2026-10-31__r1/'"
+    with pytest.raises(FlywheelError):
+        s3_folder("s3://bucket/x' WITH (format='TEXTFILE') --")
+
+
+def seed_athena_results(rows, columns):
+    """moto's own API for query results (in process, its fake host answers)."""
+    body = {"results": [{"rows": [{"Data": [{"VarCharValue": c} for c in columns]}] +
+                         [{"Data": [{} if v is None else {"VarCharValue": str(v)} for v in row]} for row in rows],
+                         "column_info": [{"Name": c, "Type": t} for c, t in columns.items()]}]}
+    assert requests.post("http://motoapi.amazonaws.com/moto-api/static/athena/query-results", json=body).ok
+
+
+def test_athena_results_come_back_typed_with_nulls(aws, settings):
+    seed_athena_results([["part_a", 10, None, True]],
+                        {"table_name": "varchar", "row_count": "bigint", "ratio": "double", "ok": "boolean"})
+    athena = Athena(aws, settings, sleep=lambda _: None)
+    result = athena.run('SELECT 1 FROM "x"."y"', settings.database_name, "part_a")
+    assert result.rows == [{"table_name": "part_a", "row_count": 10, "ratio": None, "ok": True}]
+    execution = aws.call("athena", "get_query_execution", QueryExecutionId=result.query_id)["QueryExecution"]
+    assert execution["ResultConfiguration"]["OutputLocation"].startswith("s3://omc-flywheel-dev-analysis-data/athena-results/")
+    assert execution["WorkGroup"] == "primary"
+
+
+def test_a_failed_query_names_its_reason_and_id(aws, settings, monkeypatch):
+    athena = Athena(aws, settings, sleep=lambda _: None)
+    real = aws.call
+
+    def call(service, method, /, where=None, **params):
+        response = real(service, method, where=where, **params)
+        if method == "get_query_execution":
+            response["QueryExecution"]["Status"] = {"State": "FAILED", "StateChangeReason": "TABLE_NOT_FOUND"}
+        return response
+
+    monkeypatch.setattr(aws, "call", call)
+    with pytest.raises(QueryFailed, match=r"ended FAILED: TABLE_NOT_FOUND \(query id "):
+        athena.run("SELECT 1", "db", "part_a")
+
+
+def entry(name: str, version: str) -> CatalogEntry:
+    return CatalogEntry(name=name, run_id=version.split("__")[1], dataset="infobase_attributes",
+                        source_table=name[5:].upper(), location=f"{ROOT}/{name[5:].upper()}/{version}",
+                        snapshot_dt=version.split("__")[0], columns=[("customer_user_id", "string")], row_count=1)
+
+
+def folders(e: CatalogEntry) -> dict[int, str]:
+    return {b: f"{e.location}/id_bucket={b}" for b in range(256)}
+
+
+@pytest.fixture
+def september(aws, settings):
+    """Two tables published from September: what must still serve if October's publish fails."""
+    db = settings.database_name
+    glue_catalog.ensure_database(aws, db)
+    old = [entry(n, "2026-09-30__sep") for n in ("part_ibe_01", "part_ibe_02")]
+    publishing.publish_all(aws, db, [(e, folders(e)) for e in old])
+    return db, old
+
+
+def serving(aws, db):
+    return {e.name: (e.snapshot_dt, set(glue_catalog.get_partitions(aws, db, e.name).values()))
+            for e in publishing.catalog_entries(aws, db)}
+
+
+def test_publishing_switches_every_table_and_every_partition(aws, september):
+    db, _ = september
+    new = [entry(n, "2026-10-31__oct") for n in ("part_ibe_01", "part_ibe_02")]
+    previous = publishing.publish_all(aws, db, [(e, folders(e)) for e in new])
+    assert previous["part_ibe_01"].entry.snapshot_dt == "2026-09-30"
+    for name, (snapshot_dt, locations) in serving(aws, db).items():
+        assert snapshot_dt == "2026-10-31" and len(locations) == 256
+        assert all("2026-10-31__oct" in url for url in locations)
+
+
+def test_a_failed_switch_puts_back_every_table_already_switched(aws, september, monkeypatch):
+    db, _ = september
+    before = serving(aws, db)
+    real = glue_catalog.put_table
+
+    def put_table(aws_, database, e):
+        if e.name == "part_ibe_02" and e.run_id == "oct":
+            raise CatalogError("AccessDeniedException on UpdateTable", table=e.name)
+        return real(aws_, database, e)
+
+    monkeypatch.setattr(glue_catalog, "put_table", put_table)
+    new = [entry(n, "2026-10-31__oct") for n in ("part_ibe_01", "part_ibe_02")]
+    with pytest.raises(CatalogError, match="publishing failed at part_ibe_02.*were put back"):
+        publishing.publish_all(aws, db, [(e, folders(e)) for e in new])
+    assert serving(aws, db) == before
+
+
+def test_a_new_table_that_fails_to_publish_is_removed_again(aws, september, monkeypatch):
+    db, _ = september
+    real = glue_catalog.put_table
+
+    def put_table(aws_, database, e):
+        if e.name == "part_ibe_02":
+            raise CatalogError("throttled", table=e.name)
+        return real(aws_, database, e)
+
+    monkeypatch.setattr(glue_catalog, "put_table", put_table)
+    new = [entry("part_ibe_03", "2026-10-31__oct"), entry("part_ibe_02", "2026-10-31__oct")]
+    with pytest.raises(CatalogError):
+        publishing.publish_all(aws, db, [(e, folders(e)) for e in new])
+    assert sorted(serving(aws, db)) == ["part_ibe_01", "part_ibe_02"]
+
+
+def test_retention_keeps_the_newest_months_and_anything_in_use():
+    found = [("IBE_01", dt, f"{ROOT}/IBE_01/{dt}__r") for dt in ("2026-07-31", "2026-08-31", "2026-09-30",
+                                                                    "2026-10-31")]
+    found.append(("IBE_01", "2026-10-31", f"{ROOT}/IBE_01/2026-10-31__r2"))
+    in_use = {f"{ROOT}/IBE_01/2026-07-31__r"}
+    assert retention.expired(found, 2, in_use) == [f"{ROOT}/IBE_01/2026-08-31__r"]

@@ -1,0 +1,218 @@
+"""The refresh on the dev environment, through the driver, against moto in server mode.
+
+The papermill kernels reach moto through AWS_ENDPOINT_URL. moto's Glue and
+Athena are made to do the real work (tests/aws/fake_aws.py): a job run splits
+the raw snapshot in S3 with the local engine, and Athena runs its SQL with
+DuckDB over the files the Glue catalog points at. September is refreshed
+cleanly; October then meets one fault after another (a Glue run FAILED, one
+TIMEOUT, a throttled start, a count that does not match, MSCK failing, SNS
+gone) and, until it finally succeeds, every table must keep serving September.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flywheel_lib.synthetic import write_snapshot
+
+from .fake_aws import ApiCalls, FakeAthena, FakeGlueJobs, aws_env, client, create_jobs, reset
+from .fake_aws import moto_endpoint  # noqa: F401 - a fixture: imported so pytest finds it
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_BUCKET = "omc-flywheel-data-us-east-1-dev"
+ANALYSIS_BUCKET = "omc-flywheel-dev-analysis-data"
+DATABASE = "omc_flywheel_dev_clean"
+ACCOUNT = "123456789012"
+ROWS = 120
+SECRET = "SENTINEL-secret-access-key-9f2c"
+TABLES = 28  # part_addressable_ids and the 27 infobase tables
+
+
+@pytest.fixture(scope="module")
+def world(moto_endpoint, tmp_path_factory):
+    """moto with buckets, jobs, topics and two months of raw snapshots; fakes installed for the module."""
+    root = tmp_path_factory.mktemp("aws_refresh")
+    reset(moto_endpoint)
+    with pytest.MonkeyPatch.context() as patch:
+        glue, athena, calls = FakeGlueJobs().install(patch), FakeAthena().install(patch), ApiCalls().install(patch)
+        s3 = client(moto_endpoint, "s3")
+        for bucket in (DATA_BUCKET, ANALYSIS_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+        raw = root / "raw"
+        for snapshot_dt in ("2026-09-30", "2026-10-31"):
+            write_snapshot(raw, snapshot_dt, ROWS)
+        for path in sorted(raw.rglob("*.parquet")):
+            s3.upload_file(str(path), DATA_BUCKET, path.relative_to(raw).as_posix())
+        create_jobs(moto_endpoint)
+        sns, sqs = client(moto_endpoint, "sns"), client(moto_endpoint, "sqs")
+        queue = sqs.create_queue(QueueName="refresh-messages")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for topic in ("omc-flywheel-dev-db-refresh-notifications", "omc-flywheel-dev-data-monitor-alerts"):
+            arn = sns.create_topic(Name=topic)["TopicArn"]
+            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+        env = aws_env(root, moto_endpoint)
+        # A recognisable secret in the profile: it must never reach a record.
+        Path(env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+            f"[flywheel-dev]\naws_access_key_id = testing\naws_secret_access_key = {SECRET}\n")
+        env.update(FLYWHEEL_RUNS_DIR=str(root / "runs"))
+        env.pop("FLYWHEEL_ENV", None)
+        yield {"root": root, "env": env, "endpoint": moto_endpoint, "glue": glue, "athena": athena,
+               "calls": calls, "queue": queue}
+        glue.wait()
+
+
+def refresh(world, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "run_refresh.py"), "--env", "dev", *args],
+                          env=world["env"], capture_output=True, text=True, timeout=600)
+
+
+def latest(world, month: str) -> tuple[Path, dict]:
+    run_dir = sorted((world["root"] / "runs" / month).glob("2*"))[-1]
+    return run_dir, json.loads((run_dir / "manifest.json").read_text())
+
+
+def serving(world) -> dict[str, str]:
+    """Table -> snapshot date it serves, from the main catalog database."""
+    glue = client(world["endpoint"], "glue")
+    tables = [t for page in glue.get_paginator("get_tables").paginate(DatabaseName=DATABASE)
+              for t in page["TableList"]]
+    return {t["Name"]: t["Parameters"]["flywheel.snapshot_dt"] for t in tables}
+
+
+def messages(world) -> list[dict]:
+    sqs = client(world["endpoint"], "sqs")
+    found = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=world["queue"], MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return found
+        for m in batch:
+            found.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=world["queue"], ReceiptHandle=m["ReceiptHandle"])
+
+
+def assert_september_serves(world, manifest):
+    assert set(serving(world).values()) == {"2026-09-30"}
+    assert manifest["serving"]["snapshots"] == ["2026-09-30"]
+
+
+@pytest.fixture(scope="module")
+def september(world):
+    result = refresh(world, "--month", "2026-09")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result
+
+
+def test_a_clean_month_runs_every_stage_on_aws_and_publishes(world, september):
+    run_dir, manifest = latest(world, "2026-09")
+    assert manifest["status"] == "succeeded" and manifest["env"] == "dev"
+    tables = serving(world)
+    assert len(tables) == TABLES + 1 and tables["part_addressable_ids_er"] == "2026-09-30"
+    assert [s.job_name for s in world["glue"].starts] == ["etl-omc-flywheel-dev-addr-part",
+                                                           "etl-omc-flywheel-dev-infobase-part"]
+    args = world["glue"].starts[1].arguments
+    assert args["--TARGET_VERSION"] == f"2026-09-30__{run_dir.name}" and args["--MAPPING_PATH"].endswith(".csv")
+    assert (run_dir / "addr_part" / "glue_job_runs.csv").is_file()
+    monitor = manifest["stages"]["data_monitor_rpt"]["scraps"]["summary"]
+    assert monitor["tables"] == TABLES and monitor["errors"] == 0
+    s3 = client(world["endpoint"], "s3")
+    reports = s3.list_objects_v2(Bucket=ANALYSIS_BUCKET, Prefix=f"reports/data_monitor_rpt/2026-09/{run_dir.name}/")
+    assert {o["Key"].rsplit("/", 1)[-1] for o in reports["Contents"]} >= {"data_monitor_report.json",
+                                                                          "data_monitor_report.csv"}
+    ends = [m for m in messages(world) if "refresh 2026-09" in m.get("Subject", "")]
+    assert len(ends) == 1 and "SUCCEEDED" in ends[0]["Subject"] and str(run_dir) in ends[0]["Message"]
+    assert manifest["invocations"][-1]["notification"]["sent"] is True
+
+
+def test_no_secret_reaches_the_record(world, september):
+    run_dir, _ = latest(world, "2026-09")
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="ignore"), path
+
+
+def test_a_finished_month_re_run_makes_no_mutating_call(world, september):
+    world["calls"].clear()
+    result = refresh(world, "--month", "2026-09")
+    assert result.returncode == 0 and "already refreshed" in result.stderr
+    assert world["calls"].mutating() == []
+    assert world["calls"].count() <= 10  # the snapshot listing, nothing more
+
+
+def test_a_dry_run_lists_the_aws_work_and_changes_nothing(world, september):
+    world["calls"].clear()
+    result = refresh(world, "--month", "2026-10", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "Glue job etl-omc-flywheel-dev-infobase-part: --SOURCE_PATH s3://" in result.stdout
+    assert "part_ibe_01_a" in result.stdout and "MSCK REPAIR TABLE" in result.stdout
+    assert world["calls"].mutating() == []
+
+
+def test_a_failed_glue_run_leaves_september_serving_and_says_why(world, september):
+    world["glue"].set_outcome("infobase-part", "FAILED", message="AnalysisException: column ibe9999 not found")
+    result = refresh(world, "--month", "2026-10")
+    assert result.returncode == 1
+    _, manifest = latest(world, "2026-10")
+    error = manifest["stages"]["infobase_part"]["error"]["evalue"]
+    assert "ended FAILED: AnalysisException: column ibe9999 not found" in error
+    assert "run jr_" in error and "logs: https://us-east-1.console.aws.amazon.com/cloudwatch/" in error
+    assert manifest["stages"]["glue_ready"]["status"] == "blocked"
+    assert_september_serves(world, manifest)
+    ends = [m for m in messages(world) if "refresh 2026-10" in m.get("Subject", "")]
+    assert "FAILED at infobase_part" in ends[-1]["Subject"] and "ibe9999" in ends[-1]["Message"]
+
+
+def test_a_timed_out_run_then_a_throttled_start_are_reported_and_resumed(world, september):
+    world["glue"].set_outcome("infobase-part", "TIMEOUT")
+    assert refresh(world, "--month", "2026-10").returncode == 1
+    _, manifest = latest(world, "2026-10")
+    assert "ended TIMEOUT" in manifest["stages"]["infobase_part"]["error"]["evalue"]
+    assert manifest["stages"]["addr_part"]["status"] == "done_earlier"  # not redone
+    assert_september_serves(world, manifest)
+
+    world["glue"].set_outcome("infobase-part", "throttle:1")
+    starts = len(world["glue"].starts)
+    result = refresh(world, "--month", "2026-10", "--only", "infobase_part", "infobase_glue_reg")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [s.run_id is None for s in world["glue"].starts[starts:]] == [True, False]  # refused, then started
+    assert_september_serves(world, latest(world, "2026-10")[1])
+
+
+def test_a_count_mismatch_fails_validation_and_publishes_nothing(world, september):
+    run_dir, _ = latest(world, "2026-10")
+    s3 = client(world["endpoint"], "s3")
+    prefix = f"omc_cleanroom_data/split_part/infobase_attributes/IBE_01/2026-10-31__{run_dir.name}/"
+    victim = next(o["Key"] for o in s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix=prefix)["Contents"]
+                  if o["Key"].endswith(".parquet") and o["Size"] > 1000)
+    kept = s3.get_object(Bucket=DATA_BUCKET, Key=victim)["Body"].read()
+    s3.delete_object(Bucket=DATA_BUCKET, Key=victim)
+    try:
+        assert refresh(world, "--month", "2026-10").returncode == 1
+        _, manifest = latest(world, "2026-10")
+        assert "part_ibe_01" in manifest["stages"]["glue_ready"]["error"]["evalue"]
+        checks = (run_dir / "glue_ready" / "checks.csv").read_text()
+        assert "row count vs source" in checks
+        assert_september_serves(world, manifest)
+    finally:
+        s3.put_object(Bucket=DATA_BUCKET, Key=victim, Body=kept)
+
+
+def test_msck_failing_falls_back_and_sns_gone_does_not_hide_success(world, september):
+    world["athena"].fail_msck = True
+    sns = client(world["endpoint"], "sns")
+    sns.delete_topic(TopicArn=f"arn:aws:sns:us-east-1:{ACCOUNT}:omc-flywheel-dev-db-refresh-notifications")
+    result = refresh(world, "--month", "2026-10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir, manifest = latest(world, "2026-10")
+    assert manifest["status"] == "succeeded"
+    repair = (run_dir / "glue_ready" / "repair.csv").read_text()
+    assert "batch_create_partition (MSCK REPAIR TABLE FAILED" in repair
+    assert set(serving(world).values()) == {"2026-10-31"}
+    note = manifest["invocations"][-1]["notification"]
+    assert note["sent"] is False and "NotFound" in note["error"]
+    assert "end-of-run notification was not sent" in result.stderr
