@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from flywheel_lib.mapping import default_mapping_path, load_mapping
 from flywheel_lib.synthetic import write_snapshot
 
 from .fake_aws import ApiCalls, FakeAthena, FakeGlueJobs, aws_env, client, create_jobs, reset
@@ -30,7 +31,18 @@ DATABASE = "omc_flywheel_dev_clean"
 ACCOUNT = "123456789012"
 ROWS = 120
 SECRET = "SENTINEL-secret-access-key-9f2c"
-TABLES = 28  # part_addressable_ids and the 27 infobase tables
+# Three infobase tables keep the module quick (the local tests run all 27): one plain, one
+# without a key row in the mapping, one over the Clean Rooms column limit.
+INFOBASE = ("IBE_01", "IBE_04_B", "MIACS_02_A")
+TABLES = 1 + len(INFOBASE)
+
+
+def small_mapping(folder: Path) -> Path:
+    lines = default_mapping_path().read_text(encoding="utf-8-sig").splitlines()
+    kept = [lines[0]] + [line for line in lines[1:] if line.split(",", 1)[0] in INFOBASE]
+    path = folder / "split_mapping.csv"
+    path.write_text("\ufeff" + "\n".join(kept) + "\n", encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +55,9 @@ def world(moto_endpoint, tmp_path_factory):
         s3 = client(moto_endpoint, "s3")
         for bucket in (DATA_BUCKET, ANALYSIS_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        raw = root / "raw"
+        raw, mapping = root / "raw", small_mapping(root)
         for snapshot_dt in ("2026-09-30", "2026-10-31"):
-            write_snapshot(raw, snapshot_dt, ROWS)
+            write_snapshot(raw, snapshot_dt, ROWS, mapping=load_mapping(mapping))
         for path in sorted(raw.rglob("*.parquet")):
             s3.upload_file(str(path), DATA_BUCKET, path.relative_to(raw).as_posix())
         create_jobs(moto_endpoint)
@@ -59,7 +71,7 @@ def world(moto_endpoint, tmp_path_factory):
         # A recognisable secret in the profile: it must never reach a record.
         Path(env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
             f"[flywheel-dev]\naws_access_key_id = testing\naws_secret_access_key = {SECRET}\n")
-        env.update(FLYWHEEL_RUNS_DIR=str(root / "runs"))
+        env.update(FLYWHEEL_RUNS_DIR=str(root / "runs"), FLYWHEEL_MAPPING=str(mapping))
         env.pop("FLYWHEEL_ENV", None)
         yield {"root": root, "env": env, "endpoint": moto_endpoint, "glue": glue, "athena": athena,
                "calls": calls, "queue": queue}
@@ -149,7 +161,7 @@ def test_a_dry_run_lists_the_aws_work_and_changes_nothing(world, september):
     result = refresh(world, "--month", "2026-10", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "Glue job etl-omc-flywheel-dev-infobase-part: --SOURCE_PATH s3://" in result.stdout
-    assert "part_ibe_01_a" in result.stdout and "MSCK REPAIR TABLE" in result.stdout
+    assert "part_miacs_02_a" in result.stdout and "MSCK REPAIR TABLE" in result.stdout
     assert world["calls"].mutating() == []
 
 
@@ -177,7 +189,7 @@ def test_a_timed_out_run_then_a_throttled_start_are_reported_and_resumed(world, 
 
     world["glue"].set_outcome("infobase-part", "throttle:1")
     starts = len(world["glue"].starts)
-    result = refresh(world, "--month", "2026-10", "--only", "infobase_part", "infobase_glue_reg")
+    result = refresh(world, "--month", "2026-10", "--only", "infobase_part,infobase_glue_reg")
     assert result.returncode == 0, result.stderr[-3000:]
     assert [s.run_id is None for s in world["glue"].starts[starts:]] == [True, False]  # refused, then started
     assert_september_serves(world, latest(world, "2026-10")[1])
