@@ -40,11 +40,14 @@ class Previous:
 
 
 def catalog_entries(aws, database: str, prefix: str = "part_") -> list[CatalogEntry]:
-    """Every table of a database whose name starts with `prefix`, sorted by name."""
+    """Every table of a database whose name starts with `prefix`, sorted by name (none if no database)."""
     entries = []
-    for page in aws.pages("glue", "get_tables", where={"path": database}, DatabaseName=database):
-        entries += [glue_catalog.entry_from_table(t) for t in page.get("TableList", [])
-                    if t["Name"].startswith(prefix)]
+    try:
+        for page in aws.pages("glue", "get_tables", where={"path": database}, DatabaseName=database):
+            entries += [glue_catalog.entry_from_table(t) for t in page.get("TableList", [])
+                        if t["Name"].startswith(prefix)]
+    except AwsNotFound:  # before the first registration or publish
+        return []
     return sorted(entries, key=lambda e: e.name)
 
 

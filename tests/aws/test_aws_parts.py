@@ -164,3 +164,39 @@ def test_retention_keeps_the_newest_months_and_anything_in_use():
     found.append(("IBE_01", "2026-10-31", f"{ROOT}/IBE_01/2026-10-31__r2"))
     in_use = {f"{ROOT}/IBE_01/2026-07-31__r"}
     assert retention.expired(found, 2, in_use) == [f"{ROOT}/IBE_01/2026-08-31__r"]
+
+
+def test_pruning_on_s3_keeps_what_the_catalog_serves(aws, bucket, settings):
+    from flywheel_lib.aws.backend import AwsBackend
+
+    for snapshot_dt in ("2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31"):
+        for n in (0, 1):
+            aws.call("s3", "put_object", Bucket=BUCKET, Body=b"x",
+                     Key=f"omc_cleanroom_data/split_part/infobase_attributes/IBE_01/{snapshot_dt}__r/id_bucket={n}/a.parquet")
+    glue_catalog.ensure_database(aws, settings.database_name)
+    old = entry("part_ibe_01", "2026-07-31__r")  # still served: a month that failed to be replaced
+    publishing.publish_all(aws, settings.database_name, [(old, {0: f"{old.location}/id_bucket=0"})])
+    backend = AwsBackend(settings, aws=aws)
+    removed = backend.prune()  # dev keeps 3 snapshots
+    assert removed == [f"{ROOT}/IBE_01/2026-08-31__r"]
+    left = {o.url.split("/")[-3] for o in s3.list_objects(aws, f"{ROOT}/IBE_01")}
+    assert left == {"2026-07-31__r", "2026-09-30__r", "2026-10-31__r"}
+
+
+def test_a_driver_run_without_credentials_is_one_line_naming_the_profile(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", FLYWHEEL_RUNS_DIR=str(tmp_path / "runs"))
+    script = Path(__file__).resolve().parents[2] / "run_refresh.py"
+    result = subprocess.run([sys.executable, str(script), "--month", "2026-10", "--env", "dev"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no usable AWS credentials from profile flywheel-dev" in lines[0]
+    assert "aws configure sso --profile flywheel-dev" in lines[0]
+    assert not (tmp_path / "runs").exists()

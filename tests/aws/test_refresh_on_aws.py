@@ -141,6 +141,15 @@ def test_a_clean_month_runs_every_stage_on_aws_and_publishes(world, september):
     assert manifest["invocations"][-1]["notification"]["sent"] is True
 
 
+def test_a_clean_month_costs_few_calls(world, september):
+    calls = world["calls"]  # September's run is the first thing the module does
+    print(sorted(set(calls.calls)), {k: calls.count(*k) for k in set(calls.calls)})
+    assert calls.count("glue", "StartJobRun") == 2
+    assert calls.count("glue", "GetJobRun") <= 8  # backoff, not a poll a second
+    # MSCK per table, one validation statement, the ER UNLOAD, its preview, one monitor statement
+    assert calls.count("athena", "StartQueryExecution") == TABLES + 4
+
+
 def test_no_secret_reaches_the_record(world, september):
     run_dir, _ = latest(world, "2026-09")
     for path in run_dir.rglob("*"):
