@@ -169,7 +169,7 @@ def test_retention_keeps_the_newest_months_and_anything_in_use():
 def test_pruning_on_s3_keeps_what_the_catalog_serves(aws, bucket, settings):
     from flywheel_lib.aws.backend import AwsBackend
 
-    for snapshot_dt in ("2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31"):
+    for snapshot_dt in ("2026-06-30", "2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31"):
         for n in (0, 1):
             aws.call("s3", "put_object", Bucket=BUCKET, Body=b"x",
                      Key=f"omc_cleanroom_data/split_part/infobase_attributes/IBE_01/{snapshot_dt}__r/id_bucket={n}/a.parquet")
@@ -178,9 +178,9 @@ def test_pruning_on_s3_keeps_what_the_catalog_serves(aws, bucket, settings):
     publishing.publish_all(aws, settings.database_name, [(old, {0: f"{old.location}/id_bucket=0"})])
     backend = AwsBackend(settings, aws=aws)
     removed = backend.prune()  # dev keeps 3 snapshots
-    assert removed == [f"{ROOT}/IBE_01/2026-08-31__r"]
+    assert removed == [f"{ROOT}/IBE_01/2026-06-30__r"]
     left = {o.url.split("/")[-3] for o in s3.list_objects(aws, f"{ROOT}/IBE_01")}
-    assert left == {"2026-07-31__r", "2026-09-30__r", "2026-10-31__r"}
+    assert left == {"2026-07-31__r", "2026-08-31__r", "2026-09-30__r", "2026-10-31__r"}
 
 
 def test_a_driver_run_without_credentials_is_one_line_naming_the_profile(tmp_path):
