@@ -82,12 +82,13 @@ def notify_alerts(report: MonitorReport, settings, month: str = "", run_id: str 
 
         aws = AwsClients(settings)
         folder = report_location(settings, month, run_id)
-        for path in (files or {}).values():
-            s3.upload_file(aws, path, f"{folder}/{Path(path).name}")
-        print(f"report uploaded to {folder}/", file=out)
+        # Alerts first: a failed upload (raised below, failing the stage) must not silence them.
         note = notify.notify_monitor_alerts(aws, settings, month, run_id, report.alerts, folder)
         print(f"alerts sent to {note.topic_arn}" if note.sent else
               f"warning: alerts not sent: {note.error}" if note.failed else "no alert to send", file=out)
+        for path in (files or {}).values():
+            s3.upload_file(aws, path, f"{folder}/{Path(path).name}")
+        print(f"report uploaded to {folder}/", file=out)
     return lines
 
 

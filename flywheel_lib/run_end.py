@@ -54,3 +54,16 @@ def notify(settings, manifest: dict, record_location: str) -> dict | None:
         return notify_run_end(AwsClients(settings), settings, summary).as_record()
     except FlywheelError as err:  # e.g. no credentials: still only a failed notification
         return {"topic_arn": None, "subject": "", "sent": False, "message_id": None, "error": str(err)}
+
+
+def notify_not_started(settings, month: str, err: Exception, out) -> dict | None:
+    """The end-of-run message for a run that could not start (no snapshot, no access); AWS only."""
+    if settings.is_local:
+        return None
+    manifest = {"month": month, "run_id": "(not started)", "status": "failed", "duration_s": 0,
+                "stages": {"preflight": {"status": "failed", "error": {"ename": type(err).__name__,
+                                                                       "evalue": str(err)}}}}
+    note = notify(settings, manifest, "none: the run did not start")
+    if note and note["error"]:
+        print(f"warning: the failure notification was not sent: {note['error']}", file=out, flush=True)
+    return note

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import pipeline, records, review, run_end
-from .errors import RunError
+from .errors import FlywheelError, RunError
 from .lock import RunLock, is_held
 from .scheduler import Scheduler
 from .snapshots import DATASETS, demo_snapshot_dt, list_snapshot_dates, parse_month, resolve_snapshots
@@ -137,7 +137,12 @@ def run_refresh(request: Request, settings, *, stages=None, preflight=None,
         raise RunError(f"--jobs must be at least 1, got {request.jobs}")
     _check_notebooks(stages, selected)
     demo_pending = _demo_snapshot(settings, month, request)
-    pair = None if demo_pending else preflight(settings, month, request.allow_snapshot_mismatch)
+    try:
+        pair = None if demo_pending else preflight(settings, month, request.allow_snapshot_mismatch)
+    except FlywheelError as err:  # e.g. the snapshot has not landed: the scheduled run must still say so
+        if not request.dry_run:
+            run_end.notify_not_started(settings, month, err, out)
+        raise
     month_dir = Path(settings.runs_dir) / month
     if request.dry_run:
         plan = _choose_run(month_dir, request, settings, pair, stages, selected, is_held(month_dir))

@@ -95,6 +95,13 @@ class Athena:
         return retry_transient(call, attempts=5, first=2.0, cap=30.0, sleep=self.sleep)
 
     def wait(self, query_id: str, label: str) -> QueryResult:
+        try:
+            return self._wait(query_id, label)
+        except KeyboardInterrupt:  # an UNLOAD left running would keep writing after we are gone
+            self.aws.call("athena", "stop_query_execution", QueryExecutionId=query_id)
+            raise
+
+    def _wait(self, query_id: str, label: str) -> QueryResult:
         for delay in delays(0.5, POLL_CAP_S):
             execution = self.aws.call("athena", "get_query_execution", where={"table": label},
                                       QueryExecutionId=query_id)["QueryExecution"]
@@ -146,4 +153,5 @@ class Athena:
 def raise_if_failed(result: QueryResult) -> None:
     if not result.succeeded:
         raise QueryFailed(f"Athena query {result.label} ended {result.state}: "
-                          f"{result.reason or 'no reason given'} (query id {result.query_id})")
+                          f"{result.reason or 'no reason given'} (query id {result.query_id})",
+                          table=result.label if _IDENT.fullmatch(result.label) else None)

@@ -21,7 +21,7 @@ import time
 import pandas as pd
 
 from ..backend import Backend
-from ..errors import CatalogError
+from ..errors import CatalogError, FlywheelError
 from ..local.catalog import CatalogEntry
 from ..local.split import ADDRESSABLE_TABLE, TableOutput
 from ..local.types import hive_columns
@@ -49,6 +49,7 @@ class AwsBackend(Backend):
         self.athena = Athena(self.aws, settings, sleep=sleep)
         self.jobs = GlueJobs(self.aws, settings.region, sleep=sleep, say=say)
         self._key_counts: dict[str, dict] | None = None
+        self._source_rows: dict[str, int | None] = {}  # raw location -> rows: each snapshot read once
 
     @property
     def mapping(self) -> Mapping:
@@ -65,7 +66,12 @@ class AwsBackend(Backend):
     # -- split ---------------------------------------------------------------
     def split(self, snapshot: Snapshot, run_id: str, tables: list[str] | None = None) -> list[TableOutput]:
         return split_on_glue(self.aws, self.settings, snapshot, run_id, self._mapping_for(snapshot.dataset),
-                             tables, self.jobs)
+                             tables, self.jobs, self._in_use())
+
+    def _in_use(self) -> set[str]:
+        """Every location the main or the staging database points at."""
+        return {e.location.rstrip("/") for db in (self.database, self.staging)
+                for e in publishing.catalog_entries(self.aws, db)}
 
     @property
     def job_runs(self) -> pd.DataFrame:
@@ -114,24 +120,34 @@ class AwsBackend(Backend):
 
     def validate(self, pair: SnapshotPair, run_id: str):
         staged = {e.name: e for e in self._staged(run_id)}
-        expected = [Mapping.catalog_name(t) for t in [ADDRESSABLE_TABLE, *self.mapping.table_names()]]
         results = [readiness.check(n, "registered", n in staged, "staged for this run" if n in staged
-                                   else "not registered") for n in expected]
-        counts = readiness.key_counts(self.athena, self.staging, sorted(staged), "validation")
+                                   else "not registered") for n in self._expected()]
+        counts = readiness.key_counts(self.athena, self.staging, sorted(staged))
         sources = {ds: readiness.source_rows(self.aws, pair.of(ds)) for ds in ("addressable_ids", "infobase_attributes")}
         for name, entry in sorted(staged.items()):
+            snapshot_dt = pair.of(entry.dataset).snapshot_dt
+            results.append(readiness.check(name, "snapshot", entry.snapshot_dt == snapshot_dt,
+                                           f"staged {entry.snapshot_dt}, month's snapshot {snapshot_dt}"))
             results += readiness.table_checks(self.aws, self.staging, entry, counts.get(name), sources[entry.dataset])
         return results
 
     def publish(self, run_id: str) -> list[CatalogEntry]:
         staged = self._staged(run_id)
-        if not staged:
-            raise CatalogError(f"nothing of run {run_id} is staged", hint="Run the registration stages first")
+        missing = sorted(set(self._expected()) - {e.name for e in staged})
+        if missing:  # e.g. another run re-registered them since validation: publish all or nothing
+            raise CatalogError(f"{len(missing)} table(s) of run {run_id} are no longer staged: "
+                               f"{', '.join(missing)}", hint="Re-run from the registration stages")
         pairs = [(e, glue_catalog.get_partitions(self.aws, self.staging, e.name)) for e in staged]
         glue_catalog.ensure_database(self.aws, self.database)
         self.replaced = publishing.publish_all(self.aws, self.database, pairs)
-        self.prune()
+        try:
+            self.pruned = self.prune()
+        except FlywheelError as err:  # the switch is done; old versions stay until the next run
+            print(f"warning: old versions were not pruned: {err}")
         return [e for e in self.published() if e.run_id == run_id]
+
+    def _expected(self) -> list[str]:
+        return [Mapping.catalog_name(t) for t in [ADDRESSABLE_TABLE, *self.mapping.table_names()]]
 
     # -- ER table ------------------------------------------------------------
     def build_er_table(self, pair: SnapshotPair, run_id: str, copies: bool = False) -> list[CatalogEntry]:
@@ -163,8 +179,9 @@ class AwsBackend(Backend):
     def profile(self, entry: CatalogEntry):
         if self._key_counts is None:  # one Athena statement for every table, on the first call
             names = [e.name for e in self.published() if not e.name.endswith(ER_SUFFIX)]
-            self._key_counts = readiness.key_counts(self.athena, self.database, names, "data monitor")
-        return profile.profile_table(self.aws, self.database, entry, self._key_counts.get(entry.name))
+            self._key_counts = readiness.key_counts(self.athena, self.database, names)
+        return profile.profile_table(self.aws, self.database, entry, self._key_counts.get(entry.name),
+                                     self._source_rows)
 
     def preview(self, table: str, limit: int = 5) -> pd.DataFrame:
         result = self.athena.run(f"SELECT * FROM {table_ref(self.database, table)} LIMIT {int(limit)}",
@@ -174,8 +191,9 @@ class AwsBackend(Backend):
     # -- retention -------------------------------------------------------------
     def prune(self) -> list[str]:
         """Delete S3 versions beyond the newest `retention_months` snapshots, never a served or staged one."""
-        in_use = {e.location.rstrip("/") for db in (self.database, self.staging)
-                  for e in publishing.catalog_entries(self.aws, db)}
+        in_use = self._in_use()
+        if not self.published():  # an empty or unreadable catalog must not make everything look unused
+            return []
         roots = [self.settings.s3_root_addressable, self.settings.s3_root_infobase]
         return retention.prune(self.aws, roots, self.settings.retention_months, in_use)
 

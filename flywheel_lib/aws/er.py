@@ -27,28 +27,15 @@ def unload_sql(database: str, source: CatalogEntry, target: str) -> str:
             f"TO {s3_folder(target)} WITH (format = 'PARQUET', compression = 'SNAPPY')")
 
 
-def er_version(root: str, source: CatalogEntry, run_id: str) -> str:
-    return version_url(root, f"{source.source_table}_er", source.snapshot_dt, run_id)
-
-
-def delete_folder(aws, folder: str) -> int:
-    """Delete every object under a folder, 1,000 a call; returns how many."""
-    bucket, _ = s3.split_url(folder)
-    keys = [s3.split_url(o.url)[1] for o in s3.list_objects(aws, folder)]
-    for start in range(0, len(keys), 1000):
-        response = aws.call("s3", "delete_objects", where={"path": folder}, Bucket=bucket,
-                            Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
-        if response.get("Errors"):
-            first = response["Errors"][0]
-            raise CatalogError(f"could not delete {first.get('Key')} under {folder}: {first.get('Message')}",
-                               path=folder)
-    return len(keys)
+def er_version(root: str, source: CatalogEntry, run_id: str, attempt: str) -> str:
+    """A folder of its own for every attempt: a retry never deletes what a finished attempt serves."""
+    return version_url(root, f"{source.source_table}_er", source.snapshot_dt, f"{run_id}.{attempt}")
 
 
 def build(aws, athena: Athena, database: str, source: CatalogEntry, root: str, run_id: str) -> CatalogEntry:
     """UNLOAD `<source>_er` into this run's version folder and return its (unpublished) entry."""
-    version = er_version(root, source, run_id)
-    delete_folder(aws, version)  # an interrupted attempt of this run; UNLOAD needs an empty folder
+    attempt = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    version = er_version(root, source, run_id, attempt)
     athena.run(unload_sql(database, source, version), database, f"{source.name}_er", fetch=False)
     files = [o for o in s3.list_objects(aws, version) if o.size > 0 and not o.name.startswith("_")]
     if not files:

@@ -65,6 +65,7 @@ _BY_CODE: dict[str, type[AwsError]] = {
              "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
              "RequestLimitExceeded", "SlowDown", "RequestThrottled", "RequestThrottledException",
              "ConcurrentRunsExceededException", "ConcurrentModificationException",
+             "ResourceNumberLimitExceededException",  # Glue: account-wide runs/DPUs in use
              "InternalServiceException", "InternalServerException", "InternalError",
              "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException",
              "OperationTimeoutException", "RequestTimeout", "RequestTimeoutException",

@@ -38,7 +38,8 @@ def bucket_rows(aws, location: str, partitioned: bool = True) -> dict[int, int]:
     return {b: parquet_s3.rows(aws, objs) for b, objs in files_by_bucket(aws, location).items()}
 
 
-def profile_table(aws, database: str, entry: CatalogEntry, key_counts: dict | None) -> TableProfile:
+def profile_table(aws, database: str, entry: CatalogEntry, key_counts: dict | None,
+                  source_rows_cache: dict | None = None) -> TableProfile:
     by_bucket = files_by_bucket(aws, entry.location)
     files = [o for objs in by_bucket.values() for o in objs]
     metas = dict(zip((o.url for o in files), parquet_s3.metadata_many(aws, files)))
@@ -54,7 +55,8 @@ def profile_table(aws, database: str, entry: CatalogEntry, key_counts: dict | No
         table_type_ok=formats == PARQUET_FORMATS,
         contract_ok=KEY in entry.column_names and entry.partition_keys == [("id_bucket", "int")],
         recorded_snapshot_dt=marker.get("snapshot_dt"),
-        source_rows=_source_rows(aws, marker.get("source_location")),
+        source_rows=_source_rows(aws, marker.get("source_location"), {} if source_rows_cache is None
+                                 else source_rows_cache),
         rows=sum(rows_per_bucket.values()),
         key_nulls=(key_counts or {}).get("key_nulls", 0), key_dupes=(key_counts or {}).get("key_dupes", 0),
         columns=entry.column_names, null_counts=nulls,
@@ -62,8 +64,11 @@ def profile_table(aws, database: str, entry: CatalogEntry, key_counts: dict | No
     )
 
 
-def _source_rows(aws, source_location: str | None) -> int | None:
+def _source_rows(aws, source_location: str | None, cache: dict) -> int | None:
+    """Rows of the raw snapshot a table came from (27 tables share one: read once, kept in `cache`)."""
     if not source_location or not source_location.startswith("s3://"):
         return None
-    files = s3.find(aws, source_location, ".parquet", recursive=False)
-    return parquet_s3.rows(aws, files) if files else None
+    if source_location not in cache:
+        files = s3.find(aws, source_location, ".parquet", recursive=False)
+        cache[source_location] = parquet_s3.rows(aws, files) if files else None
+    return cache[source_location]

@@ -116,13 +116,17 @@ def publish_all(aws, database: str, staged: list[tuple[CatalogEntry, dict[int, s
         for entry, partitions in staged:
             switched.append(entry.name)
             switch_table(aws, database, replace(entry, state="published"), partitions)
-    except FlywheelError as err:
+    except BaseException as err:  # Ctrl-C (SIGINT from the driver) too: never leave half a switch
         undone, stuck = _roll_back(aws, database, switched, previous)
         state = (f"all {len(undone)} switched table(s) were put back and serve what they served before"
                  if not stuck else f"could NOT put back {', '.join(stuck)}: they may be half switched")
-        raise CatalogError(f"publishing failed at {switched[-1]}: {err.message}; {state}",
-                           table=switched[-1],
-                           hint="Fix the cause and re-run; nothing else was changed") from err
+        hint = ("Fix the cause and re-run; nothing else was changed" if not stuck else
+                "Re-run the stage to finish the switch, or restore those tables from the run record's "
+                "'previous' definitions")
+        if not isinstance(err, Exception):
+            raise KeyboardInterrupt(f"publishing interrupted at {switched[-1]}; {state}") from err
+        raise CatalogError(f"publishing failed at {switched[-1]}: {getattr(err, 'message', err)}; {state}",
+                           table=switched[-1], hint=hint) from err
     return previous
 
 
@@ -132,7 +136,7 @@ def _roll_back(aws, database: str, names: list[str], previous: dict[str, Previou
         try:
             restore(aws, database, name, previous[name])
             undone.append(name)
-        except FlywheelError as err:
+        except Exception as err:  # keep putting back the others
             log.error("could not restore %s.%s: %s", database, name, err)
             stuck.append(name)
     return undone, stuck

@@ -13,7 +13,7 @@ from ..checks import EXPECTED_BUCKETS, CheckResult, buckets_detail, check
 from ..local.catalog import PARQUET_FORMATS, CatalogEntry
 from ..mapping import KEY
 from . import glue_catalog, parquet_s3, s3
-from .athena import Athena, ident, literal, raise_if_failed, table_ref
+from .athena import Athena, ident, table_ref
 
 
 def msck(database: str, entry: CatalogEntry) -> tuple[str, str, str]:
@@ -41,21 +41,17 @@ def repair(aws, athena: Athena, database: str, entries: list[CatalogEntry]) -> l
     return rows
 
 
-def key_counts_sql(database: str, names: list[str]) -> str:
-    """Rows, key nulls and key duplicates of each table, in one statement (one row a table)."""
+def key_counts_sql(database: str, name: str) -> str:
+    """Rows, key nulls and key duplicates of a table, read through the catalog as Clean Rooms will."""
     key = ident(KEY)
-    return "\nUNION ALL\n".join(
-        f"SELECT {literal(name)} AS table_name, count(*) AS row_count, "
-        f"count(*) - count({key}) AS key_nulls, count({key}) - count(DISTINCT {key}) AS key_dupes "
-        f"FROM {table_ref(database, name)}" for name in names)
+    return (f"SELECT count(*) AS row_count, count(*) - count({key}) AS key_nulls, "
+            f"count({key}) - count(DISTINCT {key}) AS key_dupes FROM {table_ref(database, name)}")
 
 
-def key_counts(athena: Athena, database: str, names: list[str], label: str) -> dict[str, dict]:
-    if not names:
-        return {}
-    result = athena.run(key_counts_sql(database, names), database, label)
-    raise_if_failed(result)
-    return {row["table_name"]: row for row in result.rows}
+def key_counts(athena: Athena, database: str, names: list[str]) -> dict[str, dict]:
+    """Per table, a few statements at a time; a failed one fails with its table named."""
+    results = athena.run_many([(key_counts_sql(database, n), database, n) for n in names])
+    return {name: result.rows[0] for name, result in zip(names, results)}
 
 
 def table_checks(aws, database: str, entry: CatalogEntry, counts: dict | None, source_rows: int) -> list[CheckResult]:

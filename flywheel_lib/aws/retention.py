@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from . import s3
-from .er import delete_folder
 
 _VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})__(.+)")
 
@@ -37,6 +36,6 @@ def prune(aws, roots: list[str], keep_months: int, in_use: set[str]) -> list[str
     removed = []
     for root in roots:
         for location in expired(versions(aws, root), keep_months, in_use):
-            delete_folder(aws, location)
+            s3.delete_folder(aws, location)
             removed.append(location)
     return removed

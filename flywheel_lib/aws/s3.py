@@ -117,3 +117,17 @@ def upload_file(aws, path: str | Path, url: str, content_type: str | None = None
     with aws.boundary("s3", "PutObject", path=url):
         aws.client("s3").upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
     return S3Object(url, path.stat().st_size)
+
+
+def delete_folder(aws, folder: str) -> int:
+    """Delete every object under a folder, 1,000 a call; returns how many."""
+    bucket, _ = split_url(folder)
+    keys = [split_url(o.url)[1] for o in list_objects(aws, folder)]
+    for start in range(0, len(keys), 1000):
+        response = aws.call("s3", "delete_objects", where={"path": folder}, Bucket=bucket,
+                            Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise FlywheelError(f"could not delete {first.get('Key')} under {folder}: {first.get('Message')}",
+                               path=folder)
+    return len(keys)

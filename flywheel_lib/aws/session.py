@@ -29,6 +29,7 @@ from .errors import aws_errors
 # counts retries after the first try (it becomes total_max_attempts = N + 1): 5 tries in all.
 MAX_ATTEMPTS = 4
 USER_AGENT = "flywheel-runbook"
+MAX_POOL = 32  # as many connections as parquet_s3 reads footers in parallel
 
 
 def profile_for(settings, environ=None) -> str | None:
@@ -39,7 +40,8 @@ def profile_for(settings, environ=None) -> str | None:
 
 def client_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
     return Config(retries={"mode": "standard", "max_attempts": max_attempts},
-                  user_agent_extra=USER_AGENT)
+                  user_agent_extra=USER_AGENT,
+                  max_pool_connections=MAX_POOL)
 
 
 class AwsClients:

@@ -24,6 +24,7 @@ from ..mapping import Mapping
 from ..snapshots import Snapshot
 from . import s3
 from .errors import AwsNotFound
+from .s3 import delete_folder
 from .glue_jobs import GlueJobs, job_name
 
 BUCKET_COUNT = 256
@@ -78,17 +79,38 @@ def planned_job(settings, snapshot: Snapshot, run_id: str, mapping: Mapping | No
             job_arguments(settings, snapshot, run_id, location, None))
 
 
+def _reusable(marker: dict | None, snapshot: Snapshot, mapping: Mapping | None, table: str) -> bool:
+    """An earlier attempt's table counts only if it came from this snapshot (and this mapping)."""
+    if marker is None or marker.get("source_location") != snapshot.location:
+        return False
+    return mapping is None or marker.get("columns") == mapping.published_columns(table)
+
+
+def _clear(aws, versions: dict[str, str], in_use: set[str]) -> None:
+    """Remove what a failed attempt left in this run's folders (S3 has no rename to hide it)."""
+    served = sorted(t for t, v in versions.items() if v in in_use)
+    if served:
+        raise SplitError(f"{', '.join(served)} of this run are registered or published and would be "
+                         "rewritten", hint="Use --new-run to split again")
+    for version in versions.values():
+        delete_folder(aws, version)
+
+
 def split_on_glue(aws, settings, snapshot: Snapshot, run_id: str, mapping: Mapping | None,
-                  tables: list[str] | None, jobs: GlueJobs) -> list[TableOutput]:
-    """Run the dataset's split job for the tables not yet written by this run; every table checked."""
+                  tables: list[str] | None, jobs: GlueJobs, in_use: set[str]) -> list[TableOutput]:
+    """Run the dataset's split job for the tables not yet written by this run; every table checked.
+
+    `in_use`: locations the catalog points at, which are never rewritten.
+    """
     if not snapshot.files:
         raise SplitError("snapshot has no Parquet files", path=snapshot.location)
     root = settings.output_root(snapshot.dataset)
     wanted = [ADDRESSABLE_TABLE] if mapping is None else [t.upper() for t in (tables or mapping.table_names())]
     versions = {t: version_url(root, t, snapshot.snapshot_dt, run_id) for t in wanted}
     markers = {t: read_marker(aws, v) for t, v in versions.items()}
-    todo = [t for t, m in markers.items() if m is None]
+    todo = [t for t, m in markers.items() if not _reusable(m, snapshot, mapping, t)]
     if todo:
+        _clear(aws, {t: versions[t] for t in todo}, in_use)
         location = upload_mapping(aws, settings, mapping) if mapping else None
         only = todo if mapping is not None and len(todo) < len(wanted) else None
         arguments = job_arguments(settings, snapshot, run_id, location, only)

@@ -200,3 +200,35 @@ def test_a_driver_run_without_credentials_is_one_line_naming_the_profile(tmp_pat
     assert len(lines) == 1 and "no usable AWS credentials from profile flywheel-dev" in lines[0]
     assert "aws configure sso --profile flywheel-dev" in lines[0]
     assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_in_the_middle_of_publishing_puts_everything_back(aws, september, monkeypatch):
+    db, _ = september
+    before = serving(aws, db)
+    real = glue_catalog.put_table
+
+    def put_table(aws_, database, e):
+        if e.name == "part_ibe_02" and e.run_id == "oct":
+            raise KeyboardInterrupt
+        return real(aws_, database, e)
+
+    monkeypatch.setattr(glue_catalog, "put_table", put_table)
+    new = [entry(n, "2026-10-31__oct") for n in ("part_ibe_01", "part_ibe_02")]
+    with pytest.raises(KeyboardInterrupt, match="publishing interrupted at part_ibe_02; all 2 switched"):
+        publishing.publish_all(aws, db, [(e, folders(e)) for e in new])
+    assert serving(aws, db) == before
+
+
+def test_split_output_is_reused_only_from_the_same_snapshot_and_mapping(tmp_path):
+    from flywheel_lib.aws.split import _reusable
+    from flywheel_lib.mapping import load_mapping
+    from flywheel_lib.snapshots import Snapshot
+
+    mapping = load_mapping()
+    snapshot = Snapshot("infobase_attributes", "2026-10-31", "s3://b/raw/snapshot_dt=2026-10-31", ())
+    marker = {"source_location": snapshot.location, "columns": mapping.published_columns("IBE_08")}
+    assert _reusable(marker, snapshot, mapping, "IBE_08")
+    assert not _reusable(None, snapshot, mapping, "IBE_08")
+    assert not _reusable({**marker, "source_location": "s3://b/raw/snapshot_dt=2026-10-30"}, snapshot, mapping,
+                         "IBE_08")
+    assert not _reusable({**marker, "columns": marker["columns"][:-1]}, snapshot, mapping, "IBE_08")

@@ -108,9 +108,20 @@ def messages(world) -> list[dict]:
             sqs.delete_message(QueueUrl=world["queue"], ReceiptHandle=m["ReceiptHandle"])
 
 
+def partition_versions(world, table: str) -> set[str]:
+    """The version folders a table's partitions point at: what Athena and Clean Rooms read."""
+    glue = client(world["endpoint"], "glue")
+    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=table)
+    return {p["StorageDescriptor"]["Location"].rstrip("/").split("/")[-2]
+            for page in pages for p in page["Partitions"]}
+
+
 def assert_september_serves(world, manifest):
     assert set(serving(world).values()) == {"2026-09-30"}
     assert manifest["serving"]["snapshots"] == ["2026-09-30"]
+    for table in ("part_addressable_ids", "part_ibe_01"):
+        versions = partition_versions(world, table)
+        assert len(versions) == 1 and next(iter(versions)).startswith("2026-09-30__"), versions
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +136,9 @@ def test_a_clean_month_runs_every_stage_on_aws_and_publishes(world, september):
     assert manifest["status"] == "succeeded" and manifest["env"] == "dev"
     tables = serving(world)
     assert len(tables) == TABLES + 1 and tables["part_addressable_ids_er"] == "2026-09-30"
-    assert [s.job_name for s in world["glue"].starts] == ["etl-omc-flywheel-dev-addr-part",
-                                                           "etl-omc-flywheel-dev-infobase-part"]
-    args = world["glue"].starts[1].arguments
+    starts = {s.job_name: s.arguments for s in world["glue"].starts}  # the two splits run in parallel
+    assert sorted(starts) == ["etl-omc-flywheel-dev-addr-part", "etl-omc-flywheel-dev-infobase-part"]
+    args = starts["etl-omc-flywheel-dev-infobase-part"]
     assert args["--TARGET_VERSION"] == f"2026-09-30__{run_dir.name}" and args["--MAPPING_PATH"].endswith(".csv")
     assert (run_dir / "addr_part" / "glue_job_runs.csv").is_file()
     monitor = manifest["stages"]["data_monitor_rpt"]["scraps"]["summary"]
@@ -146,8 +157,8 @@ def test_a_clean_month_costs_few_calls(world, september):
     print(sorted(set(calls.calls)), {k: calls.count(*k) for k in set(calls.calls)})
     assert calls.count("glue", "StartJobRun") == 2
     assert calls.count("glue", "GetJobRun") <= 8  # backoff, not a poll a second
-    # MSCK per table, one validation statement, the ER UNLOAD, its preview, one monitor statement
-    assert calls.count("athena", "StartQueryExecution") == TABLES + 4
+    # per table: MSCK, a validation count and a data monitor count; then the ER UNLOAD and its preview
+    assert calls.count("athena", "StartQueryExecution") == 3 * TABLES + 2
 
 
 def test_no_secret_reaches_the_record(world, september):
@@ -172,6 +183,14 @@ def test_a_dry_run_lists_the_aws_work_and_changes_nothing(world, september):
     assert "Glue job etl-omc-flywheel-dev-infobase-part: --SOURCE_PATH s3://" in result.stdout
     assert "part_miacs_02_a" in result.stdout and "MSCK REPAIR TABLE" in result.stdout
     assert world["calls"].mutating() == []
+
+
+def test_a_month_that_cannot_start_is_still_notified(world, september):
+    result = refresh(world, "--month", "2026-12")
+    assert result.returncode == 2 and "no addressable_ids snapshot with Parquet files for 2026-12" in result.stderr
+    ends = [m for m in messages(world) if "refresh 2026-12" in m.get("Subject", "")]
+    assert len(ends) == 1 and "FAILED at preflight" in ends[0]["Subject"]
+    assert not (world["root"] / "runs" / "2026-12").exists()
 
 
 def test_a_failed_glue_run_leaves_september_serving_and_says_why(world, september):
@@ -234,6 +253,7 @@ def test_msck_failing_falls_back_and_sns_gone_does_not_hide_success(world, septe
     repair = (run_dir / "glue_ready" / "repair.csv").read_text()
     assert "batch_create_partition (MSCK REPAIR TABLE FAILED" in repair
     assert set(serving(world).values()) == {"2026-10-31"}
+    assert {v[:12] for v in partition_versions(world, "part_ibe_01")} == {"2026-10-31__"}
     note = manifest["invocations"][-1]["notification"]
     assert note["sent"] is False and "NotFound" in note["error"]
     assert "end-of-run notification was not sent" in result.stderr
