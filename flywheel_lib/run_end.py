@@ -60,6 +60,10 @@ def notify_not_started(settings, month: str, err: Exception, out) -> dict | None
     """The end-of-run message for a run that could not start (no snapshot, no access); AWS only."""
     if settings.is_local:
         return None
+    from .aws.errors import AwsCredentialError
+
+    if isinstance(err, AwsCredentialError):  # SNS would be refused for the same reason: one line is enough
+        return None
     manifest = {"month": month, "run_id": "(not started)", "status": "failed", "duration_s": 0,
                 "stages": {"preflight": {"status": "failed", "error": {"ename": type(err).__name__,
                                                                        "evalue": str(err)}}}}
