@@ -51,6 +51,10 @@ class AwsInvalidRequest(AwsError):
     """AWS refused the request's content (our bug or bad input, not the weather)."""
 
 
+class AwsQuotaExceeded(AwsError):
+    """An account quota is used up (e.g. Clean Rooms associations per membership); waiting will not help."""
+
+
 class AwsCredentialError(AwsError):
     """No usable credentials: unknown profile, none found, or expired."""
 
@@ -83,6 +87,7 @@ _BY_CODE: dict[str, type[AwsError]] = {
              "ValidationException", "InvalidInputException", "InvalidParameter",
              "InvalidParameterException", "InvalidParameterValue", "InvalidRequestException",
              "InvalidArgument", "MalformedXML"),
+    **_codes(AwsQuotaExceeded, "ServiceQuotaExceededException"),
     **_codes(AwsCredentialError,
              "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
              "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch",

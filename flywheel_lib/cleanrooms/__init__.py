@@ -1,0 +1,1 @@
+"""Clean Rooms operations: plan against what exists, then apply (see ARCHITECTURE.md)."""

@@ -1,0 +1,179 @@
+"""Plan, then apply: each operation lists its changes before anything mutates.
+
+A `Change` says what would happen to one thing (create, update, re-create,
+delete, unchanged, skipped) and why, with the API `Step`s that make it so.
+A step can use a value that only an earlier step returns (the ID of a table
+just configured): that is a `Ref`. `validate` checks every step against the
+API's rules (api_rules) before any call; `apply` runs the steps in order,
+paced, and records each change's outcome, so a partial apply says exactly
+what was done and a re-run (which plans again from what exists) does the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+from botocore import xform_name
+
+from ..aws.errors import AwsConflict, AwsQuotaExceeded
+from ..errors import FlywheelError
+from ..aws.polling import retry_transient
+from . import api_rules
+
+PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"  # stands for a Ref while validating
+NOTHING_TO_DO = ("unchanged", "skipped")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The value an earlier step saved under `key` (e.g. the new configured table's ID)."""
+
+    key: str
+
+
+@dataclass
+class Step:
+    service: str     # cleanrooms, cleanroomsml
+    operation: str   # the API name, e.g. CreateConfiguredTable
+    params: dict
+    saves: dict = field(default_factory=dict)  # key -> path in the response, e.g. ("configuredTable", "id")
+    on_conflict: object = None  # create steps: a function (api) -> the existing thing's saved values
+
+    @property
+    def method(self) -> str:
+        return xform_name(self.operation)  # PutMLConfiguration -> put_ml_configuration, as boto3 names it
+
+
+@dataclass
+class Change:
+    action: str  # create, update, re-create, delete, unchanged, skipped
+    kind: str    # configured table, analysis rule, association, ...
+    name: str
+    reason: str
+    steps: list[Step] = field(default_factory=list)
+    status: str = "planned"  # then: applied, failed, not attempted, nothing to do
+    detail: str = ""
+
+    def as_row(self) -> dict:
+        return {"action": self.action, "kind": self.kind, "name": self.name, "reason": self.reason,
+                "calls": ", ".join(s.operation for s in self.steps) or "-", "status": self.status,
+                "detail": self.detail}
+
+
+class ApplyStopped(FlywheelError):
+    """Applying stopped part way; the plan's statuses say what was and was not done."""
+
+
+def table(changes: list[Change]) -> pd.DataFrame:
+    """The plan (or its outcome) as the notebook shows it and the record keeps it."""
+    columns = ["action", "kind", "name", "reason", "calls", "status", "detail"]
+    return pd.DataFrame([c.as_row() for c in changes], columns=columns)
+
+
+def summary(changes: list[Change]) -> dict:
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.action] = counts.get(change.action, 0) + 1
+    return counts
+
+
+def _resolve(value, refs: dict, placeholder: bool = False):
+    if isinstance(value, Ref):
+        return PLACEHOLDER_ID if placeholder else refs[value.key]
+    if isinstance(value, dict):
+        return {k: _resolve(v, refs, placeholder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, refs, placeholder) for v in value]
+    return value
+
+
+def validate(changes: list[Change]) -> None:
+    """Every step of every change against the API's rules; all problems at once, before any call."""
+    found = []
+    for change in changes:
+        for step in change.steps:
+            params = _resolve(step.params, {}, placeholder=True)
+            found += [f"{change.name}: {p}" for p in api_rules.problems(step.service, step.operation, params)]
+    if found:
+        raise api_rules.InvalidRequest(f"{len(found)} value(s) would be refused by the API: " + "; ".join(found[:20]),
+                                       found, hint="Nothing was sent; fix the values named")
+
+
+class PacedApi:
+    """Calls through AwsClients at most `rate` a second, retrying throttling on a budget.
+
+    Clean Rooms allows about 5 requests a second; going faster only earns
+    ThrottlingException, so we pace rather than discover the limit.
+    """
+
+    def __init__(self, aws, rate: float = 5.0, sleep=time.sleep, clock=time.monotonic):
+        self.aws, self.interval, self.sleep, self.clock = aws, 1.0 / rate, sleep, clock
+        self._last = -1e9
+        self.calls: list[tuple[str, str]] = []
+
+    def _pace(self) -> None:
+        wait = self._last + self.interval - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+        self._last = self.clock()
+
+    def call(self, service: str, method: str, /, where=None, **params) -> dict:
+        def once():
+            self._pace()
+            self.calls.append((service, method))
+            return self.aws.call(service, method, where=where, **params)
+        return retry_transient(once, attempts=6, first=1.0, cap=20.0, sleep=self.sleep)
+
+    def pages(self, service: str, method: str, key: str, /, **params) -> list[dict]:
+        """Every item under `key` of a paginated list call (nextToken), page by page, paced."""
+        items, token = [], None
+        while True:
+            page = self.call(service, method, **params, **({"nextToken": token} if token else {}))
+            items += page.get(key, [])
+            token = page.get("nextToken")
+            if not token:
+                return items
+
+
+def apply(api: PacedApi, changes: list[Change]) -> list[Change]:
+    """Run every change's steps in order; stop at the first failure, statuses telling the rest."""
+    validate(changes)
+    refs: dict = {}
+    for index, change in enumerate(changes):
+        if change.action in NOTHING_TO_DO:
+            change.status = "nothing to do"
+            continue
+        try:
+            for step in change.steps:
+                _run_step(api, step, refs)
+            change.status = "applied"
+        except FlywheelError as err:
+            change.status, change.detail = "failed", str(err)
+            rest = [c for c in changes[index + 1:] if c.action not in NOTHING_TO_DO]
+            for later in rest:
+                later.status = "not attempted"
+            done = sum(c.status == "applied" for c in changes)
+            what = ("an account quota is used up" if isinstance(err, AwsQuotaExceeded)
+                    else "a call failed")
+            raise ApplyStopped(
+                f"stopped at {change.kind} {change.name}: {what}: {err}; {done} change(s) applied, "
+                f"{len(rest) + 1} not done", hint="The plan table says which; fix the cause and re-run: "
+                "the next plan contains only what is left") from err
+    return changes
+
+
+def _run_step(api: PacedApi, step: Step, refs: dict) -> None:
+    params = _resolve(step.params, refs)
+    try:
+        response = api.call(step.service, step.method, **params)
+    except AwsConflict:
+        if step.on_conflict is None:
+            raise
+        response = step.on_conflict(api)  # it exists already (another run, a retry): read it back
+    for key, path in step.saves.items():
+        value = response
+        for part in path:
+            value = value[part]
+        refs[key] = value
