@@ -183,10 +183,10 @@ def test_invitations_and_ml_configuration_and_id_namespace(ctx, fake):
 
 
 @pytest.mark.parametrize("bad, field", [
-    ({"providers": ["12345"]}, "allowedAnalysisProviders[0]"),              # not 12 digits
-    ({"providers": ["12345678901a"]}, "allowedAnalysisProviders[0]"),
+    ({"providers": ["12345"]}, "providers: '12345' is not a 12-digit"),
+    ({"providers": ["12345678901a"]}, "providers: '12345678901a'"),
     ({"membership": "not-a-uuid"}, "membershipIdentifier"),
-    ({"receivers": ["1234567890123"]}, "allowedResultReceivers[0]"),
+    ({"receivers": ["1234567890123"]}, "result receivers: '1234567890123'"),
     ({"table": "part_Bad-"}, "name"),                                      # association name pattern
     ({"column": "Customer_ID"}, "allowedColumns[0]"),                       # lower case only
     ({"role": "x" * 70}, "role ARN"),                                       # account not 12 digits
