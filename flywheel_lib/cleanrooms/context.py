@@ -1,0 +1,104 @@
+"""What a Clean Rooms operation notebook opens first, and how it shows, keeps and applies a plan.
+
+`open_operation` gives the settings, the catalog's published `part_*` tables,
+the mapping and, on AWS, the paced Clean Rooms API with the caller's account.
+On the local backend there is no Clean Rooms: plans are computed against the
+local catalog and an empty Clean Rooms, and applying says it needs AWS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import scraps
+from ..backend import get_backend
+from ..config import load_settings
+from ..errors import ConfigError
+from . import plan as cr_plan
+from .api_rules import InvalidRequest
+from .operations import OpContext
+
+LOCAL_ACCOUNT = "000000000000"  # stands for the account on the local backend, where there is none
+LOCAL_MEMBERSHIP = "00000000-0000-4000-8000-000000000000"
+INTERACTIVE_RUN = "interactive"
+
+
+class Operation(OpContext):
+    """An OpContext that also knows its run record."""
+
+    op: str = ""
+    run_id: str = INTERACTIVE_RUN
+
+    @property
+    def record_dir(self) -> Path | None:
+        folder = Path(self.settings.runs_dir) / "cleanrooms" / self.op / self.run_id
+        return folder if folder.is_dir() else None
+
+    def summary(self) -> pd.DataFrame:
+        rows = [("operation", self.op), ("run id", self.run_id), ("environment", self.settings.env),
+                ("catalog", f"{len(self.tables)} published part_* tables in {self.settings.database_name}"),
+                ("Clean Rooms", f"account {self.account_id}" if self.api else
+                 "none on the local backend: plans against an empty Clean Rooms")]
+        return pd.DataFrame(rows, columns=["", "value"]).set_index("")
+
+    def membership(self, membership_id: str) -> str:
+        """The membership to work on; on the local backend an empty one stands for a placeholder."""
+        if membership_id:
+            return membership_id
+        if self.api is None:
+            print(f"No membership on the local backend: planning with the placeholder {LOCAL_MEMBERSHIP}.")
+            return LOCAL_MEMBERSHIP
+        raise ConfigError("membership_id is required", setting="membership_id",
+                          hint="Pass --param membership_id=<uuid> (the Clean Rooms console shows it)")
+
+    def id_namespace_arn(self) -> str:
+        if self.api is None:
+            return f"arn:aws:entityresolution:{self.settings.region}:{self.account_id}:idnamespace/local-placeholder"
+        raise ConfigError("id_namespace_arn is required", setting="id_namespace_arn")
+
+    def show_plan(self, changes: list) -> pd.DataFrame:
+        """The plan as a table, kept in the record (plan.csv) and as scraps; values the API would refuse named."""
+        try:
+            cr_plan.validate(changes)
+        except InvalidRequest as err:  # applying raises the same; a plan is still worth reading
+            print(f"Warning: {err}")
+        frame = cr_plan.table(changes)
+        self._save("plan", frame)
+        scraps.record("plan", cr_plan.summary(changes))
+        return frame
+
+    def apply(self, changes: list, apply: bool) -> pd.DataFrame:
+        """Apply the plan when `apply`; the outcome of every change is kept, also after a failure."""
+        if not apply:
+            print("Plan only: nothing was changed. Run with apply=True (CLI: --apply) to make these changes.")
+            return cr_plan.table(changes)
+        if self.api is None:
+            raise ConfigError("applying needs the AWS backend: this plan was computed against the local catalog "
+                              "and an empty Clean Rooms", setting="env", hint="Run with --env dev or --env prod")
+        try:
+            cr_plan.apply(self.api, changes)
+        finally:
+            outcome = cr_plan.table(changes)
+            self._save("outcome", outcome)
+            scraps.record("outcome", {s: int((outcome.status == s).sum()) for s in outcome.status.unique()})
+        return outcome
+
+    def _save(self, name: str, frame: pd.DataFrame) -> None:
+        if self.record_dir is not None:
+            frame.to_csv(self.record_dir / f"{name}.csv", index=False)
+
+
+def open_operation(op: str, env: str = "", run_id: str = "") -> Operation:
+    settings = load_settings(env or None)
+    backend = get_backend(settings)
+    tables = [e for e in backend.published() if not e.name.endswith("_er")]
+    if settings.is_local:
+        context = Operation(settings, tables, backend.mapping, None, LOCAL_ACCOUNT)
+    else:
+        aws = backend.aws
+        context = Operation(settings, tables, backend.mapping, cr_plan.PacedApi(aws), aws.account_id(),
+                            aws.partition())
+    context.op, context.run_id = op, run_id or INTERACTIVE_RUN
+    return context
