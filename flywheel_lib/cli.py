@@ -12,6 +12,7 @@ import sys
 from . import records, review, runner
 from .config import ENVIRONMENTS, load_settings
 from .errors import FlywheelError, RunLocked
+from .op_runner import OPS, run_operation
 
 EPILOG = """\
 exit codes:
@@ -54,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="local only: if the month has no raw snapshot, generate a synthetic one of N rows")
     add("--verify", metavar="RUN_DIR",
         help="check a run record's files against its manifest checksums, then exit")
+    add("--op", choices=sorted(OPS), metavar="OPERATION",
+        help="run a Clean Rooms operation notebook instead of the refresh: " + ", ".join(OPS))
+    add("--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a parameter of the --op notebook (repeatable; lists comma-separated)")
+    add("--apply", action="store_true",
+        help="with --op: make the planned changes (without it the operation only plans)")
     add("--list", action="store_true",
         help="list every run of every month, newest first (as <runs dir>/index.html), then exit")
     return parser
@@ -81,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args.verify)
         if args.list:
             return _list(args.env)
+        if args.op:
+            return run_operation(args.op, args.param, args.apply, load_settings(args.env), sys.stderr)[0]
+        if args.param or args.apply:
+            raise FlywheelError("--param and --apply go with --op", hint="For example --op configure_tables")
         if not args.month:
             raise FlywheelError("--month is required", hint="For example --month 2026-10")
         request = runner.Request(

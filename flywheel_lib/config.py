@@ -32,6 +32,7 @@ OVERRIDES = {
     "data_root": "FLYWHEEL_DATA_ROOT",
     "runs_dir": "FLYWHEEL_RUNS_DIR",
     "mapping_path": "FLYWHEEL_MAPPING",
+    "membership_id": "CLEAN_ROOMS_MEMBERSHIP_ID",
 }
 
 _PATTERNS = {
@@ -43,6 +44,8 @@ _PATTERNS = {
     "sns_topic_arn": (r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256})?", "an SNS topic ARN"),
     "monitor_topic_arn": (r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256})?", "an SNS topic ARN"),
     "aws_profile": (r"[\w.+=,@-]*", "an AWS profile name"),
+    "membership_id": (r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?",
+                      "a Clean Rooms membership ID (a lower-case UUID)"),
 }
 
 
@@ -64,6 +67,7 @@ class Settings:
     monitor_topic_arn: str
     aws_profile: str
     retention_months: int
+    membership_id: str  # our Clean Rooms membership, for the cr_rpt stage; empty: not reported
     runs_dir: str
     mapping_path: str
     sources: dict = field(default_factory=dict, compare=False, repr=False)
@@ -111,6 +115,7 @@ def load_settings(env: str | None = None, environ: dict | None = None) -> Settin
     values.setdefault("runs_dir", "")
     values.setdefault("mapping_path", "")
     values.setdefault("staging_database", "")
+    values.setdefault("membership_id", "")
     for name, variable in OVERRIDES.items():
         if environ.get(variable):
             values[name] = environ[variable]

@@ -156,3 +156,22 @@ def month_over_month_chart(report):
         return None
     frame_ = pd.DataFrame([{"table": r["table"], "row change %": r["delta"]} for r in rows])
     return rows_chart(frame_, "table", "row change %", f"Rows vs {report.previous_run}")
+
+
+READINESS_STEPS = ("configured_table", "analysis_rule", "association_exists", "association_rule")
+
+
+def readiness_chart(rows: list[dict]):
+    """Per table, how many of the four Clean Rooms steps exist; green when ready for analysis."""
+    frame_ = pd.DataFrame([{"table": r["table"], "steps done": sum(bool(r[s]) for s in READINESS_STEPS),
+                            "ready": r["ready_for_analysis"]} for r in rows],
+                          columns=["table", "steps done", "ready"])
+    ready = int(frame_["ready"].sum())
+    fig = rows_chart(frame_, "table", "steps done",
+                     f"Clean Rooms readiness: {ready} of {len(frame_)} tables ready\n"
+                     "(steps: configured table, rule, association, association rule)")
+    ax = fig.axes[0]
+    ax.set_xlim(0, len(READINESS_STEPS))
+    for bar, ready in zip(ax.patches, frame_.sort_values("steps done")["ready"]):
+        bar.set_color("#55a868" if ready else "#c44e52")
+    return fig

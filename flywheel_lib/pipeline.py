@@ -35,6 +35,8 @@ REFRESH = (
           "Entity Resolution input part_addressable_ids_er"),
     Stage("data_monitor_rpt", "refresh/07_data_monitor_rpt.ipynb", ("er_table",),
           "data quality report over every part_* table (not *_er), with month over month"),
+    Stage("cr_rpt", "refresh/08_cr_rpt.ipynb", ("er_table",),
+          "Clean Rooms readiness of every part_* table, the collaboration and the identity side"),
 )
 
 

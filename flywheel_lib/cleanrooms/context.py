@@ -92,7 +92,13 @@ class Operation(OpContext):
 
 def open_operation(op: str, env: str = "", run_id: str = "") -> Operation:
     settings = load_settings(env or None)
-    backend = get_backend(settings)
+    context = operation_context(settings, get_backend(settings))
+    context.op, context.run_id = op, run_id or INTERACTIVE_RUN
+    return context
+
+
+def operation_context(settings, backend) -> Operation:
+    """The catalog's published part_* tables and, on AWS, the paced Clean Rooms API."""
     tables = [e for e in backend.published() if not e.name.endswith("_er")]
     if settings.is_local:
         context = Operation(settings, tables, backend.mapping, None, LOCAL_ACCOUNT)
@@ -100,5 +106,4 @@ def open_operation(op: str, env: str = "", run_id: str = "") -> Operation:
         aws = backend.aws
         context = Operation(settings, tables, backend.mapping, cr_plan.PacedApi(aws), aws.account_id(),
                             aws.partition())
-    context.op, context.run_id = op, run_id or INTERACTIVE_RUN
     return context
