@@ -42,6 +42,8 @@ class FakeCleanRooms:
         self.id_namespace_associations: dict[str, dict] = {}
         self.templates: dict[str, dict] = {}
         self.ml: dict[str, dict] = {}
+        self.id_namespaces: dict[str, dict] = {}
+        self.schema_mappings: dict[str, dict] = {}
         self.association_quota = association_quota
         self.calls: list[str] = []
         self.throttle_next = 0           # the next N calls are throttled
@@ -227,6 +229,27 @@ class FakeCleanRooms:
         collaboration.update(memberStatus="ACTIVE", membershipId=str(uuid.uuid4()))
         return {"membership": {"id": collaboration["membershipId"], "collaborationId": collaborationIdentifier}}
 
+    def get_membership(self, op, membershipIdentifier):
+        for c in self.collaborations.values():
+            if c.get("membershipId") == membershipIdentifier:
+                return {"membership": {"id": membershipIdentifier, "collaborationId": c["id"],
+                                       "collaborationName": c["name"], "status": "ACTIVE",
+                                       "collaborationCreatorDisplayName": c.get("creatorDisplayName"),
+                                       "memberAbilities": ["CAN_QUERY"]}}
+        raise error("ResourceNotFoundException", f"membership {membershipIdentifier} not found", op, 404)
+
+    def list_members(self, op, collaborationIdentifier, **page):
+        return self._page(self.collaborations[collaborationIdentifier].get("members", []), "memberSummaries", **page)
+
+    # -- Entity Resolution ----------------------------------------------------------------
+    def get_id_namespace(self, op, idNamespaceName):
+        if idNamespaceName not in self.id_namespaces:
+            raise error("ResourceNotFoundException", f"ID namespace {idNamespaceName} not found", op, 404)
+        return self.id_namespaces[idNamespaceName]
+
+    def get_schema_mapping(self, op, schemaName):
+        return self.schema_mappings[schemaName]
+
     def get_ml_configuration(self, op, membershipIdentifier):
         if membershipIdentifier not in self.ml:
             raise error("ResourceNotFoundException", "no ML configuration", op, 404)
@@ -244,6 +267,6 @@ class FakeAws:
         self.fake = fake
 
     def call(self, service, method, /, where=None, **params):
-        assert service in ("cleanrooms", "cleanroomsml"), service
+        assert service in ("cleanrooms", "cleanroomsml", "entityresolution"), service
         with aws_errors(service, method, **(where or {})):
             return self.fake.handle(method, params)
