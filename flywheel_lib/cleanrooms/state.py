@@ -67,7 +67,8 @@ def invitations(api) -> list[dict]:
     """Collaborations where this account is invited and has not joined."""
     if api is None:
         return []
-    return api.pages("cleanrooms", "list_collaborations", "collaborationList", memberStatus="INVITED")
+    items = api.pages("cleanrooms", "list_collaborations", "collaborationList", memberStatus="INVITED")
+    return [c for c in items if c.get("memberStatus") == "INVITED"]  # the filter, checked: moto ignores it
 
 
 def privacy_budget_templates(api, membership_id: str) -> list[dict]:
