@@ -146,9 +146,9 @@ def apply(api: PacedApi, changes: list[Change]) -> list[Change]:
             change.status = "nothing to do"
             continue
         try:
-            for step in change.steps:
-                _run_step(api, step, refs)
+            notes = [_run_step(api, step, refs) for step in change.steps]
             change.status = "applied"
+            change.detail = "; ".join(n for n in notes if n)
         except FlywheelError as err:
             change.status, change.detail = "failed", str(err)
             rest = [c for c in changes[index + 1:] if c.action not in NOTHING_TO_DO]
@@ -164,16 +164,21 @@ def apply(api: PacedApi, changes: list[Change]) -> list[Change]:
     return changes
 
 
-def _run_step(api: PacedApi, step: Step, refs: dict) -> None:
+def _run_step(api: PacedApi, step: Step, refs: dict) -> str:
     params = _resolve(step.params, refs)
+    note = ""
     try:
         response = api.call(step.service, step.method, **params)
     except AwsConflict:
-        if step.on_conflict is None:
+        if step.on_conflict is None and (step.saves or not step.operation.startswith("Create")):
             raise
-        response = step.on_conflict(api)  # it exists already (another run, a retry): read it back
+        # It exists already (another run, a retry): read it back, or, when nothing is needed from
+        # it, go on; the next plan compares its content.
+        response = step.on_conflict(api) if step.on_conflict else {}
+        note = f"{step.operation}: already existed"
     for key, path in step.saves.items():
         value = response
         for part in path:
             value = value[part]
         refs[key] = value
+    return note

@@ -221,3 +221,16 @@ def test_on_the_local_backend_everything_is_to_create(fake):
     context = ops.OpContext(load_settings("dev", environ={}), [entry(n) for n in TABLES], load_mapping(), None)
     assert {c.action for c in ops.configure_tables(context, PROVIDERS)} == {"create"}
     assert {c.action for c in ops.associate_tables(context, MEMBERSHIP, RECEIVERS)} == {"create"}
+
+
+def test_a_rule_created_meanwhile_by_someone_else_counts_as_existing(ctx, fake):
+    apply(ctx, ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"]))
+    (table_id,) = fake.tables
+    del fake.table_rules[table_id]
+    changes = ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"])
+    assert actions(changes) == [("create", "part_ibe_01")]
+    fake.table_rules[table_id] = {"v1": {"custom": {"allowedAnalyses": ["ANY_QUERY"],
+                                                    "allowedAnalysisProviders": PROVIDERS}}}
+    apply(ctx, changes)
+    assert changes[0].status == "applied" and "already existed" in changes[0].detail
+    assert actions(ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"])) == [("unchanged", "part_ibe_01")]
