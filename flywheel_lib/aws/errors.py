@@ -161,8 +161,10 @@ def _from_client_error(err: bce.ClientError, service: str, identity: str | None,
     operation = err.operation_name
     action = f"{service}:{operation}"
     detail = error.get("Message") or code
-    if error.get("quotaName"):  # Clean Rooms names the quota that is used up
-        detail += f" (quota {error['quotaName']!r}: {error.get('quotaValue', '?')})"
+    quota = err.response.get("quotaName") or error.get("quotaName")  # botocore puts modeled fields on top
+    if quota:  # Clean Rooms names the quota that is used up
+        value = err.response.get("quotaValue", error.get("quotaValue", "?"))
+        detail += f" (quota {quota!r}: {value})"
     request_id = meta.get("RequestId") or meta.get("HTTPHeaders", {}).get("x-amz-request-id")
     if cls is AwsCredentialError:
         return credential_error(f"{code}: {detail}", identity, operation=operation, code=code,

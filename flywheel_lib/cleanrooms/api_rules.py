@@ -35,7 +35,7 @@ def service_model(service: str):
 def _pattern(text: str):
     if "\\p{" in text:
         return None
-    return re.compile(text)
+    return re.compile(text, re.ASCII)  # Java's \w and \d are ASCII; Python's would accept any digit
 
 
 def problems(service: str, operation: str, params: dict) -> list[str]:

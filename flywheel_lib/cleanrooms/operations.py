@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FlywheelError
 from ..mapping import CLEAN_ROOMS_COLUMN_LIMIT, Mapping
 from . import state
 from . import api_rules
@@ -22,7 +22,7 @@ ASSOCIATION_PREFIX = "acx_"
 DEFAULT_EXCLUDED = ("part_n_a", "part_n_a_a")
 MAX_ASSOCIATIONS = 25
 CR = "cleanrooms"
-ROLE_ARN = re.compile(r"arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@-]{1,64}")
+ROLE_ARN = re.compile(r"arn:aws[-a-z]*:iam::\d{12}:role/[\w+=,.@-]{1,64}", re.ASCII)
 
 
 @dataclass
@@ -52,7 +52,7 @@ def check_inputs(membership_id: str | None = None, accounts: list[str] | None = 
         problems += api_rules.problems("cleanrooms", "ListConfiguredTableAssociations",
                                        {"membershipIdentifier": membership_id})
     for account in accounts or []:
-        if not re.fullmatch(r"\d{12}", str(account)):
+        if not re.fullmatch(r"\d{12}", str(account), re.ASCII):
             problems.append(f"{what}: {account!r} is not a 12-digit AWS account ID")
     if problems:
         raise InvalidRequest("; ".join(problems), problems, hint="Nothing was called; fix the parameters")
@@ -91,18 +91,30 @@ def _select(ctx: OpContext, tables: list[str] | None):
 
 def _find_configured_table(name: str):
     def read(api) -> dict:
-        return {"configuredTable": state.configured_tables(api)[name]}
+        found = state.configured_tables(api)
+        if name not in found:
+            raise FlywheelError(f"creating configured table {name} met a conflict, yet none is named so")
+        return {"configuredTable": found[name]}
     return read
 
 
 # -- 1. configure tables ------------------------------------------------------------------
 
-def configure_tables(ctx: OpContext, providers: list[str], tables: list[str] | None = None) -> list[Change]:
-    check_inputs(accounts=providers, what="providers")
+def configure_tables(ctx: OpContext, providers: list[str], tables: list[str] | None = None,
+                     membership_id: str = "") -> list[Change]:
+    """`membership_id` (default: the settings'): where associations that block a re-create are looked for."""
+    membership_id = membership_id or ctx.settings.membership_id
+    check_inputs(membership_id or None, providers, "providers")
     existing = state.configured_tables(ctx.api)
+    associated = {a["configuredTableId"]: a["name"]
+                  for a in (state.associations(ctx.api, membership_id) if membership_id else {}).values()}
     changes = []
     for entry in _select(ctx, tables):
-        columns = allowed_columns(ctx, entry)
+        try:
+            columns = allowed_columns(ctx, entry)
+        except ConfigError as err:  # this table cannot be configured; the others still can
+            changes.append(Change("blocked", "configured table", entry.name, err.message))
+            continue
         create = [
             Step(CR, "CreateConfiguredTable", {
                 "name": entry.name, "analysisMethod": "DIRECT_QUERY", "allowedColumns": columns,
@@ -121,13 +133,18 @@ def configure_tables(ctx: OpContext, providers: list[str], tables: list[str] | N
         added = [c for c in columns if c not in current["allowedColumns"]]
         removed = [c for c in current["allowedColumns"] if c not in columns]
         rule = state.table_rule(ctx.api, current["id"])
-        if added or removed:
+        if (added or removed) and current["id"] in associated:
+            changes.append(Change("blocked", "configured table", entry.name,
+                                  f"columns changed, but it is associated as {associated[current['id']]}: "
+                                  "run remove_associations for it first, then this, then associate_tables"))
+        elif added or removed:
             steps = [Step(CR, "DeleteConfiguredTableAnalysisRule", {"configuredTableIdentifier": current["id"],
                                                                     "analysisRuleType": state.CUSTOM})] if rule else []
             steps.append(Step(CR, "DeleteConfiguredTable", {"configuredTableIdentifier": current["id"]}))
             changes.append(Change("re-create", "configured table", entry.name,
                                   f"columns changed (+{len(added)}: {', '.join(added[:5])}; -{len(removed)}: "
-                                  f"{', '.join(removed[:5])}): allowed columns cannot be updated in place",
+                                  f"{', '.join(removed[:5])}): allowed columns cannot be updated in place"
+                                  + ("" if membership_id else "; if it is associated, remove that first"),
                                   steps + create))
         else:
             changes.append(_table_rule_change(current, rule, providers))
@@ -172,41 +189,65 @@ def association_candidates(ctx: OpContext, prefix: str, exclude) -> list[str]:
 
 def associate_tables(ctx: OpContext, membership_id: str, receivers: list[str], prefix: str = "part_",
                      exclude=DEFAULT_EXCLUDED, max_associations: int = MAX_ASSOCIATIONS) -> list[Change]:
+    """Existing associations keep their slot; free slots go to configured tables in name order."""
     check_inputs(membership_id, receivers, "result receivers")
     configured = state.configured_tables(ctx.api)
     existing = state.associations(ctx.api, membership_id)
     candidates = association_candidates(ctx, prefix, exclude)
+    wanted = {ASSOCIATION_PREFIX + t for t in candidates}
+    # Every existing association holds a slot (ours or not); new ones get what is left, in name order.
+    free = max_associations - sum(1 for name in existing if name not in wanted) - \
+        sum(1 for t in candidates if ASSOCIATION_PREFIX + t in existing)
     changes = []
-    for index, table in enumerate(candidates):
+    for table in candidates:
         name = ASSOCIATION_PREFIX + table
-        if index >= max_associations:
-            changes.append(Change("skipped", "association", name,
-                                  f"over the cap of {max_associations} associations (candidate {index + 1} "
-                                  f"of {len(candidates)})"))
-        elif name in existing:
-            changes.append(_association_rule_change(ctx, membership_id, existing[name], receivers))
-        elif table not in configured and ctx.api is not None:
+        current = existing.get(name)
+        table_id = configured[table]["id"] if table in configured else None
+        if current is not None and (table_id is None or current["configuredTableId"] == table_id):
+            changes.append(_association_rule_change(ctx, membership_id, current, receivers))
+        elif table_id is None and ctx.api is not None:
             changes.append(Change("skipped", "association", name, "no configured table: run configure_tables"))
+        elif current is None and free <= 0:
+            changes.append(Change("skipped", "association", name,
+                                  f"over the cap of {max_associations} associations per membership"))
         else:
-            table_id = configured[table]["id"] if table in configured else Ref(f"ct:{table}")
-            changes.append(Change("create", "association", name,
-                                  f"{table} with role {ctx.settings.role_name}, CUSTOM rule for "
-                                  f"{len(receivers)} result receiver(s)", [
-                Step(CR, "CreateConfiguredTableAssociation", {
-                    "name": name, "membershipIdentifier": membership_id,
-                    "configuredTableIdentifier": table_id, "roleArn": ctx.role_arn},
-                    saves={f"cta:{name}": ("configuredTableAssociation", "id")},
-                    on_conflict=_find_association(membership_id, name)),
-                Step(CR, "CreateConfiguredTableAssociationAnalysisRule", {
-                    "membershipIdentifier": membership_id, "configuredTableAssociationIdentifier": Ref(f"cta:{name}"),
-                    "analysisRuleType": state.CUSTOM, "analysisRulePolicy": _custom_association_rule(receivers)}),
-            ]))
+            free -= 0 if current else 1  # a re-created association keeps its own slot
+            changes.append(_new_association(ctx, membership_id, table, table_id, receivers, current))
     return changes
+
+
+def _new_association(ctx: OpContext, membership_id: str, table: str, table_id, receivers, stale) -> Change:
+    name = ASSOCIATION_PREFIX + table
+    steps = []
+    if stale is not None:  # it points at another configured table (e.g. one re-created since)
+        ident = {"membershipIdentifier": membership_id, "configuredTableAssociationIdentifier": stale["id"]}
+        if state.association_rule(ctx.api, membership_id, stale["id"]) is not None:
+            steps.append(Step(CR, "DeleteConfiguredTableAssociationAnalysisRule",
+                              {**ident, "analysisRuleType": state.CUSTOM}))
+        steps.append(Step(CR, "DeleteConfiguredTableAssociation", ident))
+    steps += [
+        Step(CR, "CreateConfiguredTableAssociation", {
+            "name": name, "membershipIdentifier": membership_id,
+            "configuredTableIdentifier": table_id or Ref(f"ct:{table}"), "roleArn": ctx.role_arn},
+            saves={f"cta:{name}": ("configuredTableAssociation", "id")},
+            on_conflict=_find_association(membership_id, name)),
+        Step(CR, "CreateConfiguredTableAssociationAnalysisRule", {
+            "membershipIdentifier": membership_id, "configuredTableAssociationIdentifier": Ref(f"cta:{name}"),
+            "analysisRuleType": state.CUSTOM, "analysisRulePolicy": _custom_association_rule(receivers)}),
+    ]
+    if stale is not None:
+        return Change("re-create", "association", name, "it points at another configured table than "
+                      f"{table}'s", steps)
+    return Change("create", "association", name, f"{table} with role {ctx.settings.role_name}, CUSTOM rule for "
+                  f"{len(receivers)} result receiver(s)", steps)
 
 
 def _find_association(membership_id: str, name: str):
     def read(api) -> dict:
-        return {"configuredTableAssociation": state.associations(api, membership_id)[name]}
+        found = state.associations(api, membership_id)
+        if name not in found:
+            raise FlywheelError(f"creating association {name} met a conflict, yet none is named so")
+        return {"configuredTableAssociation": found[name]}
     return read
 
 
@@ -283,23 +324,35 @@ def ml_configuration(ctx: OpContext, membership_id: str, output_location: str, r
 
 # -- 7. remove associations -----------------------------------------------------------------
 
-def remove_associations(ctx: OpContext, membership_id: str, tables: list[str]) -> list[Change]:
-    """Privacy budget templates first, then each association's rule, then the association."""
+def remove_associations(ctx: OpContext, membership_id: str, tables: list[str],
+                        delete_privacy_budget_templates: bool = False) -> list[Change]:
+    """Privacy budget templates first, then each association's rule, then the association.
+
+    Templates belong to the whole membership, so they are deleted only when asked;
+    while one exists, the removals are blocked (Clean Rooms would refuse them).
+    """
     check_inputs(membership_id)
     existing = state.associations(ctx.api, membership_id)
     wanted = [ASSOCIATION_PREFIX + t if not t.startswith(ASSOCIATION_PREFIX) else t for t in tables]
     present = [n for n in wanted if n in existing]
     changes = []
-    if present:
-        for template in state.privacy_budget_templates(ctx.api, membership_id):
-            changes.append(Change("delete", "privacy budget template", template["id"],
-                                  "an association's rule cannot be removed while a privacy budget template exists",
-                                  [Step(CR, "DeletePrivacyBudgetTemplate", {
+    templates = state.privacy_budget_templates(ctx.api, membership_id) if present else []
+    for template in templates:
+        reason = "an association's rule cannot be removed while a privacy budget template exists"
+        if delete_privacy_budget_templates:
+            changes.append(Change("delete", "privacy budget template", template["id"], reason + " (it serves the "
+                                  "whole membership)", [Step(CR, "DeletePrivacyBudgetTemplate", {
                                       "membershipIdentifier": membership_id,
                                       "privacyBudgetTemplateIdentifier": template["id"]})]))
+        else:
+            changes.append(Change("blocked", "privacy budget template", template["id"], reason + "; it serves the "
+                                  "whole membership: pass delete_privacy_budget_templates=True to delete it"))
     for name in wanted:
         if name not in existing:
             changes.append(Change("unchanged", "association", name, "not associated"))
+            continue
+        if templates and not delete_privacy_budget_templates:
+            changes.append(Change("blocked", "association", name, "a privacy budget template exists (see above)"))
             continue
         ident = {"membershipIdentifier": membership_id, "configuredTableAssociationIdentifier": existing[name]["id"]}
         steps = []

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 from botocore import xform_name
 
-from ..aws.errors import AwsConflict, AwsQuotaExceeded
+from ..aws.errors import AwsConflict, AwsError, AwsQuotaExceeded
 from ..errors import FlywheelError
 from ..aws.polling import retry_transient
 from . import api_rules
 
+THROTTLED = ("ThrottlingException", "TooManyRequestsException", "Throttling")
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"  # stands for a Ref while validating
-NOTHING_TO_DO = ("unchanged", "skipped")
+NOTHING_TO_DO = ("unchanged", "skipped", "blocked")
+RULE_LISTS = {"allowedAnalysisProviders": "providers", "allowedResultReceivers": "result receivers"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ def validate(changes: list[Change]) -> None:
         for step in change.steps:
             params = _resolve(step.params, {}, placeholder=True)
             found += [f"{change.name}: {p}" for p in api_rules.problems(step.service, step.operation, params)]
+            custom = params.get("analysisRulePolicy", {}).get("v1", {}).get("custom", {})
+            # Not in the shape, but in the API's rules: ANY_QUERY needs providers, and a rule
+            # without receivers would cut every partner off.
+            found += [f"{change.name}: {step.operation} with no {what}" for key, what in RULE_LISTS.items()
+                      if key in custom and not custom[key]]
     if found:
         raise api_rules.InvalidRequest(f"{len(found)} value(s) would be refused by the API: " + "; ".join(found[:20]),
                                        found, hint="Nothing was sent; fix the values named")
@@ -120,10 +127,17 @@ class PacedApi:
         self._last = self.clock()
 
     def call(self, service: str, method: str, /, where=None, **params) -> dict:
+        mutating = method.startswith(("create_", "update_", "delete_", "put_"))
+
         def once():
             self._pace()
             self.calls.append((service, method))
-            return self.aws.call(service, method, where=where, **params)
+            try:
+                return self.aws.call(service, method, where=where, **params)
+            except AwsError as err:
+                if mutating and err.retryable and err.code not in THROTTLED:
+                    err.retryable = False  # a 5xx on a create may have created it: the next plan will see
+                raise
         return retry_transient(once, attempts=6, first=1.0, cap=20.0, sleep=self.sleep)
 
     def pages(self, service: str, method: str, key: str, /, **params) -> list[dict]:
@@ -145,12 +159,16 @@ def apply(api: PacedApi, changes: list[Change]) -> list[Change]:
         if change.action in NOTHING_TO_DO:
             change.status = "nothing to do"
             continue
+        done: list[str] = []
         try:
-            notes = [_run_step(api, step, refs) for step in change.steps]
+            for step in change.steps:
+                note = _run_step(api, step, refs)
+                done.append(step.operation + (" (already existed)" if note else ""))
             change.status = "applied"
-            change.detail = "; ".join(n for n in notes if n)
+            change.detail = "; ".join(d for d in done if "already" in d)
         except FlywheelError as err:
-            change.status, change.detail = "failed", str(err)
+            change.status = "failed"
+            change.detail = (f"done: {', '.join(done)}; " if done else "") + f"failed: {err}"
             rest = [c for c in changes[index + 1:] if c.action not in NOTHING_TO_DO]
             for later in rest:
                 later.status = "not attempted"

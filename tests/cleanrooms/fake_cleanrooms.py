@@ -17,14 +17,19 @@ import uuid
 
 from botocore.exceptions import ClientError
 
+from botocore import xform_name
+from botocore.validate import validate_parameters
+
 from flywheel_lib.aws.errors import aws_errors
+from flywheel_lib.cleanrooms import api_rules
 
 PAGE = 2  # small pages, so every list is really paginated
 MUTATING = ("Create", "Update", "Delete", "Put")
 
 
-def error(code: str, message: str, operation: str, status: int = 400, **extra) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message, **extra},
+def error(code: str, message: str, operation: str, status: int = 400, **modeled) -> ClientError:
+    """As botocore parses a REST-JSON error: modeled fields (quotaName...) beside "Error", not in it."""
+    return ClientError({"Error": {"Code": code, "Message": message}, **modeled,
                         "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "fake-req"}}, operation)
 
 
@@ -268,5 +273,8 @@ class FakeAws:
 
     def call(self, service, method, /, where=None, **params):
         assert service in ("cleanrooms", "cleanroomsml", "entityresolution"), service
+        model = api_rules.service_model(service)
+        operation = model.operation_model(next(o for o in model.operation_names if xform_name(o) == method))
+        validate_parameters(params, operation.input_shape)  # names and types as botocore would check them
         with aws_errors(service, method, **(where or {})):
             return self.fake.handle(method, params)

@@ -114,7 +114,9 @@ def test_removal_goes_templates_then_rule_then_association(ctx, fake):
     apply(ctx, ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS, prefix="part_ibe_01"))
     fake.templates[TEMPLATE] = {"id": TEMPLATE, "membershipId": MEMBERSHIP, "privacyBudgetType": "DIFFERENTIAL_PRIVACY"}
     fake.calls.clear()
-    apply(ctx, ops.remove_associations(ctx, MEMBERSHIP, ["part_ibe_01"]))
+    blocked = ops.remove_associations(ctx, MEMBERSHIP, ["part_ibe_01"])
+    assert [c.action for c in blocked] == ["blocked", "blocked"]  # templates serve the whole membership
+    apply(ctx, ops.remove_associations(ctx, MEMBERSHIP, ["part_ibe_01"], delete_privacy_budget_templates=True))
     assert fake.mutating() == ["DeletePrivacyBudgetTemplate", "DeleteConfiguredTableAssociationAnalysisRule",
                                "DeleteConfiguredTableAssociation"]
     assert fake.associations == {}
@@ -144,7 +146,8 @@ def test_calls_are_paced_to_five_a_second():
 def test_a_conflict_on_create_reads_the_existing_one_and_goes_on(ctx, fake):
     changes = ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"])
     FakeAws(fake).call("cleanrooms", "create_configured_table", name="part_ibe_01", allowedColumns=["x"],
-                       analysisMethod="DIRECT_QUERY", tableReference={})  # someone else, meanwhile
+                       analysisMethod="DIRECT_QUERY",
+                       tableReference={"glue": {"databaseName": "db", "tableName": "part_ibe_01"}})  # meanwhile
     apply(ctx, changes)
     (table,) = fake.tables.values()
     assert table["id"] in fake.table_rules and changes[0].status == "applied"
@@ -211,10 +214,11 @@ def test_every_value_is_checked_against_the_api_rules_before_any_call(ctx, fake,
     assert fake.mutating() == []
 
 
-def test_a_table_over_the_column_limit_names_the_columns(ctx):
-    ctx.tables = [entry("part_wide", [f"c{i:03d}" for i in range(101)])]
-    with pytest.raises(Exception, match=r"part_wide has 101 data columns, 2 over .* c099, c100"):
-        ops.configure_tables(ctx, PROVIDERS)
+def test_a_table_over_the_column_limit_is_blocked_naming_the_columns(ctx):
+    ctx.tables = [entry("part_wide", [f"c{i:03d}" for i in range(101)]), entry("part_ibe_01")]
+    ok, blocked = ops.configure_tables(ctx, PROVIDERS)  # in name order
+    assert blocked.action == "blocked" and "101 data columns, 2 over" in blocked.reason
+    assert blocked.reason.endswith("c099, c100") and ok.action == "create"
 
 
 def test_on_the_local_backend_everything_is_to_create(fake):
@@ -234,3 +238,52 @@ def test_a_rule_created_meanwhile_by_someone_else_counts_as_existing(ctx, fake):
     apply(ctx, changes)
     assert changes[0].status == "applied" and "already existed" in changes[0].detail
     assert actions(ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"])) == [("unchanged", "part_ibe_01")]
+
+
+def test_existing_associations_keep_their_slots_under_the_cap(ctx, fake):
+    ctx.tables = [entry(f"part_t{i:02d}") for i in range(1, 4)]
+    apply(ctx, ops.configure_tables(ctx, PROVIDERS))
+    apply(ctx, ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS, max_associations=2))
+    ctx.tables.append(entry("part_t00"))  # a new table that sorts first
+    apply(ctx, ops.configure_tables(ctx, PROVIDERS))
+    changes = ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS, max_associations=2)
+    assert actions(changes) == [("skipped", "acx_part_t00"), ("unchanged", "acx_part_t01"),
+                                ("unchanged", "acx_part_t02"), ("skipped", "acx_part_t03")]
+
+
+def test_an_association_to_a_re_created_table_is_re_created(ctx, fake):
+    apply(ctx, ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"]))
+    apply(ctx, ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS, prefix="part_ibe_01"))
+    (association,) = fake.associations.values()
+    association["configuredTableId"] = "ffffffff-ffff-4fff-8fff-ffffffffffff"  # the table it knew is gone
+    changes = ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS, prefix="part_ibe_01")
+    assert [c.action for c in changes] == ["re-create"]
+    apply(ctx, changes)
+    (association,) = fake.associations.values()
+    assert association["configuredTableId"] == next(iter(fake.tables))
+
+
+def test_a_re_create_of_an_associated_table_is_blocked_not_half_done(ctx, fake):
+    ctx.settings = load_settings("dev", environ={"CLEAN_ROOMS_MEMBERSHIP_ID": MEMBERSHIP})
+    apply(ctx, ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"]))
+    apply(ctx, ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS, prefix="part_ibe_01"))
+    ctx.tables = [entry("part_ibe_01", ("customer_user_id", "ibe1802", "ibe2058_01"))]
+    fake.calls.clear()
+    (change,) = ops.configure_tables(ctx, PROVIDERS)
+    assert change.action == "blocked" and "associated as acx_part_ibe_01" in change.reason
+    apply(ctx, [change])
+    assert fake.mutating() == []
+
+
+def test_a_rule_without_providers_or_receivers_is_refused_before_any_call(ctx, fake):
+    with pytest.raises(InvalidRequest, match="with no providers"):
+        apply(ctx, ops.configure_tables(ctx, [], tables=["part_ibe_01"]))
+    assert fake.mutating() == []
+
+
+def test_a_failed_change_records_the_steps_it_had_done(ctx, fake):
+    changes = ops.configure_tables(ctx, PROVIDERS, tables=["part_ibe_01"])
+    fake.fail["CreateConfiguredTableAnalysisRule"] = "AccessDeniedException"
+    with pytest.raises(cr_plan.ApplyStopped):
+        apply(ctx, changes)
+    assert changes[0].detail.startswith("done: CreateConfiguredTable; failed: ")
