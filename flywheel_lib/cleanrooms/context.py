@@ -16,8 +16,8 @@ from .. import scraps
 from ..backend import get_backend
 from ..config import load_settings
 from ..errors import ConfigError
-from . import plan as cr_plan
-from .api_rules import InvalidRequest
+from .. import changes as cr_plan
+from ..api_rules import InvalidRequest
 from .operations import OpContext
 
 LOCAL_ACCOUNT = "000000000000"  # stands for the account on the local backend, where there is none

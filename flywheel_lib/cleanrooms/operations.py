@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from ..errors import ConfigError, FlywheelError
 from ..mapping import CLEAN_ROOMS_COLUMN_LIMIT, Mapping
 from . import state
-from . import api_rules
-from .api_rules import InvalidRequest
-from .plan import Change, Ref, Step
+from .. import api_rules
+from ..api_rules import InvalidRequest
+from ..changes import Change, Ref, Step
 
 ASSOCIATION_PREFIX = "acx_"
 DEFAULT_EXCLUDED = ("part_n_a", "part_n_a_a")

@@ -6,7 +6,7 @@ honest about the real response shapes where moto has them.
 
 from __future__ import annotations
 
-from flywheel_lib.cleanrooms import plan as cr_plan
+from flywheel_lib import changes as cr_plan
 from flywheel_lib.cleanrooms import state
 
 

@@ -21,7 +21,7 @@ from botocore import xform_name
 from botocore.validate import validate_parameters
 
 from flywheel_lib.aws.errors import aws_errors
-from flywheel_lib.cleanrooms import api_rules
+from flywheel_lib import api_rules
 
 PAGE = 2  # small pages, so every list is really paginated
 MUTATING = ("Create", "Update", "Delete", "Put")

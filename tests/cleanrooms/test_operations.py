@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from flywheel_lib.cleanrooms import operations as ops
-from flywheel_lib.cleanrooms import plan as cr_plan
-from flywheel_lib.cleanrooms.api_rules import InvalidRequest
+from flywheel_lib import changes as cr_plan
+from flywheel_lib.api_rules import InvalidRequest
 from flywheel_lib.config import load_settings
 from flywheel_lib.local.catalog import CatalogEntry
 from flywheel_lib.mapping import load_mapping

@@ -6,7 +6,7 @@ import csv
 import json
 
 from flywheel_lib.cleanrooms import operations as ops
-from flywheel_lib.cleanrooms import plan as cr_plan
+from flywheel_lib import changes as cr_plan
 from flywheel_lib.cleanrooms import report as cr_report
 from flywheel_lib.config import load_settings
 from flywheel_lib.mapping import load_mapping

@@ -1,4 +1,4 @@
-"""Check a request against the Clean Rooms API's own rules before it is sent.
+"""Check a request against an AWS API's own rules before it is sent (Clean Rooms, Glue...).
 
 Neither moto nor botocore's Stubber checks lengths or patterns, so a bad name
 would otherwise fail only in production. The rules are read from botocore's
@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import botocore.session
 
-from ..errors import FlywheelError
+from .errors import FlywheelError
 
 
 class InvalidRequest(FlywheelError):

@@ -1,5 +1,7 @@
 """Plan, then apply: each operation lists its changes before anything mutates.
 
+Used by the Clean Rooms operations and the Glue job deployment alike.
+
 A `Change` says what would happen to one thing (create, update, re-create,
 delete, unchanged, skipped) and why, with the API `Step`s that make it so.
 A step can use a value that only an earlier step returns (the ID of a table
@@ -17,9 +19,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 from botocore import xform_name
 
-from ..aws.errors import AwsConflict, AwsError, AwsQuotaExceeded
-from ..errors import FlywheelError
-from ..aws.polling import retry_transient
+from .aws.errors import AwsConflict, AwsError, AwsQuotaExceeded
+from .errors import FlywheelError
+from .aws.polling import retry_transient
 from . import api_rules
 
 THROTTLED = ("ThrottlingException", "TooManyRequestsException", "Throttling")
