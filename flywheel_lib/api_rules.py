@@ -4,8 +4,8 @@ Neither moto nor botocore's Stubber checks lengths or patterns, so a bad name
 would otherwise fail only in production. The rules are read from botocore's
 service model (the same JSON AWS publishes), not copied by hand: required
 members, string and list lengths, number ranges, enums and patterns. A few
-patterns use Java's `\\p{..}` classes, which Python's `re` lacks; those
-(Snowflake and Databricks references, which we never send) are not checked.
+patterns use Java-only constructs (`\\p{..}` classes, some Glue character
+ranges) that Python's `re` cannot compile; those fields' patterns are not checked.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def service_model(service: str):
 def _pattern(text: str):
     if "\\p{" in text:
         return None
-    return re.compile(text, re.ASCII)  # Java's \w and \d are ASCII; Python's would accept any digit
+    try:
+        return re.compile(text, re.ASCII)  # Java's \w and \d are ASCII; Python's would accept any digit
+    except re.error:  # a Java-only construct (some Glue patterns): that field is not checked
+        return None
 
 
 def problems(service: str, operation: str, params: dict) -> list[str]:

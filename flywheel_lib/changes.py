@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from botocore import xform_name
 
 from .aws.errors import AwsConflict, AwsError, AwsQuotaExceeded
-from .errors import FlywheelError
+from . import scraps
+from .errors import ConfigError, FlywheelError
 from .aws.polling import retry_transient
 from . import api_rules
 
@@ -202,3 +204,52 @@ def _run_step(api: PacedApi, step: Step, refs: dict) -> str:
             value = value[part]
         refs[key] = value
     return note
+
+
+class PlannedOperation:
+    """What an operation notebook does with its plan: show it, keep it in the run record, apply it.
+
+    Subclasses set `records_folder` (runs/<folder>/<op>/<run id>/, made by the
+    op runner) and have `settings`, `api` (None: nothing to apply to), `op`, `run_id`.
+    """
+
+    records_folder = "operations"
+    needs_aws = "there is no AWS here"
+    op = ""
+    run_id = "interactive"
+
+    @property
+    def record_dir(self) -> Path | None:
+        folder = Path(self.settings.runs_dir) / self.records_folder / self.op / self.run_id
+        return folder if folder.is_dir() else None
+
+    def show_plan(self, changes: list) -> pd.DataFrame:
+        """The plan as a table, kept in the record (plan.csv) and as scraps; values the API would refuse named."""
+        try:
+            validate(changes)
+        except api_rules.InvalidRequest as err:  # applying raises the same; a plan is still worth reading
+            print(f"Warning: {err}")
+        frame = table(changes)
+        self._save("plan", frame)
+        scraps.record("plan", summary(changes))
+        return frame
+
+    def apply(self, changes: list, apply: bool) -> pd.DataFrame:
+        """Apply the plan when `apply`; the outcome of every change is kept, also after a failure."""
+        if not apply:
+            print("Plan only: nothing was changed. Run with apply=True (CLI: --apply) to make these changes.")
+            return table(changes)
+        if self.api is None:
+            raise ConfigError(f"applying needs the AWS backend: {self.needs_aws}", setting="env",
+                              hint="Run with --env dev or --env prod")
+        try:
+            apply(self.api, changes)  # the module's function: a method name does not shadow it here
+        finally:
+            outcome = table(changes)
+            self._save("outcome", outcome)
+            scraps.record("outcome", {s: int((outcome.status == s).sum()) for s in outcome.status.unique()})
+        return outcome
+
+    def _save(self, name: str, frame: pd.DataFrame) -> None:
+        if self.record_dir is not None:
+            frame.to_csv(self.record_dir / f"{name}.csv", index=False)

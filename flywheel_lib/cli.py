@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--verify", metavar="RUN_DIR",
         help="check a run record's files against its manifest checksums, then exit")
     add("--op", choices=sorted(OPS), metavar="OPERATION",
-        help="run a Clean Rooms operation notebook instead of the refresh: " + ", ".join(OPS))
+        help="run an operation notebook instead of the refresh: " + ", ".join(OPS))
     add("--param", action="append", default=[], metavar="NAME=VALUE",
         help="a parameter of the --op notebook (repeatable; lists comma-separated)")
     add("--apply", action="store_true",

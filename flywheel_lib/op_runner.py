@@ -1,4 +1,4 @@
-"""Run one Clean Rooms operation notebook from the command line, with a run record.
+"""Run one operation notebook (Clean Rooms, Glue deployment) from the command line, with a run record.
 
     python run_refresh.py --op associate_tables --param membership_id=<uuid> \
         --param result_receivers=444455556666,777788889999 [--apply] [--env dev]
@@ -6,7 +6,7 @@
 Parameters are checked against the notebook's own parameters cell before
 anything runs: unknown names, and values that do not parse as the default's
 type, are one-line errors (exit 2). The record goes to
-`<runs dir>/cleanrooms/<op>/<run id>/`: the executed notebook and its HTML,
+`<runs dir>/<cleanrooms|glue>/<op>/<run id>/`: the executed notebook and its HTML,
 plan.csv (and outcome.csv when applied), and manifest.json.
 """
 
@@ -22,15 +22,17 @@ from .errors import RunError
 from .pipeline import Stage
 from .scheduler import Scheduler
 
+# operation -> (notebooks/<folder>/<operation>.ipynb, records under runs/<folder>/), what it changes
 OPS = {
-    "configure_tables": "configured tables and their CUSTOM analysis rules",
-    "associate_tables": "acx_<table> associations and their collaboration analysis rules",
-    "update_providers": "allowed analysis providers of the configured tables' rules",
-    "update_result_receivers": "allowed result receivers of the associations' rules",
-    "associate_id_namespace": "the Entity Resolution ID namespace associated with the membership",
-    "accept_invitations": "memberships of the collaborations we are invited to",
-    "ml_configuration": "the membership's Clean Rooms ML output configuration",
-    "remove_associations": "privacy budget templates, association rules and associations removed",
+    "configure_tables": ("cleanrooms", "configured tables and their CUSTOM analysis rules"),
+    "associate_tables": ("cleanrooms", "acx_<table> associations and their collaboration analysis rules"),
+    "update_providers": ("cleanrooms", "allowed analysis providers of the configured tables' rules"),
+    "update_result_receivers": ("cleanrooms", "allowed result receivers of the associations' rules"),
+    "associate_id_namespace": ("cleanrooms", "the Entity Resolution ID namespace associated with the membership"),
+    "accept_invitations": ("cleanrooms", "memberships of the collaborations we are invited to"),
+    "ml_configuration": ("cleanrooms", "the membership's Clean Rooms ML output configuration"),
+    "remove_associations": ("cleanrooms", "privacy budget templates, association rules and associations removed"),
+    "deploy_glue_jobs": ("glue", "the split job script and modules on S3, the two Glue job definitions"),
 }
 RESERVED = ("env", "run_id", "apply")
 
@@ -38,7 +40,8 @@ RESERVED = ("env", "run_id", "apply")
 def stage_for(op: str) -> Stage:
     if op not in OPS:
         raise RunError(f"unknown operation {op!r}", hint=f"Operations: {', '.join(OPS)}")
-    return Stage(op, f"cleanrooms/{op}.ipynb", (), OPS[op])
+    folder, produces = OPS[op]
+    return Stage(op, f"{folder}/{op}.ipynb", (), produces)
 
 
 def parse_params(stage: Stage, given: list[str]) -> dict:
@@ -80,9 +83,9 @@ def run_operation(op: str, given: list[str], apply: bool, settings, out):
     stage = stage_for(op)
     params = parse_params(stage, given)
     if apply and settings.is_local:
-        raise RunError("--apply needs the AWS backend: the local backend has no Clean Rooms to change",
+        raise RunError("--apply needs the AWS backend: the local environment has nothing on AWS to change",
                        setting="env", hint="Leave out --apply to see the plan, or use --env dev / --env prod")
-    folder = Path(settings.runs_dir) / "cleanrooms" / op
+    folder = Path(settings.runs_dir) / OPS[op][0] / op
     folder.mkdir(parents=True, exist_ok=True)
     run_id = records.new_run_id(folder)
     run_dir = folder / run_id

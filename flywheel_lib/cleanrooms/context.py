@@ -8,16 +8,13 @@ local catalog and an empty Clean Rooms, and applying says it needs AWS.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from .. import scraps
 from ..backend import get_backend
 from ..config import load_settings
 from ..errors import ConfigError
 from .. import changes as cr_plan
-from ..api_rules import InvalidRequest
+from ..changes import PlannedOperation
 from .operations import OpContext
 
 LOCAL_ACCOUNT = "000000000000"  # stands for the account on the local backend, where there is none
@@ -25,16 +22,11 @@ LOCAL_MEMBERSHIP = "00000000-0000-4000-8000-000000000000"
 INTERACTIVE_RUN = "interactive"
 
 
-class Operation(OpContext):
-    """An OpContext that also knows its run record."""
+class Operation(OpContext, PlannedOperation):
+    """An OpContext that also shows, keeps and applies its plan in its run record."""
 
-    op: str = ""
-    run_id: str = INTERACTIVE_RUN
-
-    @property
-    def record_dir(self) -> Path | None:
-        folder = Path(self.settings.runs_dir) / "cleanrooms" / self.op / self.run_id
-        return folder if folder.is_dir() else None
+    records_folder = "cleanrooms"
+    needs_aws = "this plan was computed against the local catalog and an empty Clean Rooms"
 
     def summary(self) -> pd.DataFrame:
         rows = [("operation", self.op), ("run id", self.run_id), ("environment", self.settings.env),
@@ -57,37 +49,6 @@ class Operation(OpContext):
         if self.api is None:
             return f"arn:aws:entityresolution:{self.settings.region}:{self.account_id}:idnamespace/local-placeholder"
         raise ConfigError("id_namespace_arn is required", setting="id_namespace_arn")
-
-    def show_plan(self, changes: list) -> pd.DataFrame:
-        """The plan as a table, kept in the record (plan.csv) and as scraps; values the API would refuse named."""
-        try:
-            cr_plan.validate(changes)
-        except InvalidRequest as err:  # applying raises the same; a plan is still worth reading
-            print(f"Warning: {err}")
-        frame = cr_plan.table(changes)
-        self._save("plan", frame)
-        scraps.record("plan", cr_plan.summary(changes))
-        return frame
-
-    def apply(self, changes: list, apply: bool) -> pd.DataFrame:
-        """Apply the plan when `apply`; the outcome of every change is kept, also after a failure."""
-        if not apply:
-            print("Plan only: nothing was changed. Run with apply=True (CLI: --apply) to make these changes.")
-            return cr_plan.table(changes)
-        if self.api is None:
-            raise ConfigError("applying needs the AWS backend: this plan was computed against the local catalog "
-                              "and an empty Clean Rooms", setting="env", hint="Run with --env dev or --env prod")
-        try:
-            cr_plan.apply(self.api, changes)
-        finally:
-            outcome = cr_plan.table(changes)
-            self._save("outcome", outcome)
-            scraps.record("outcome", {s: int((outcome.status == s).sum()) for s in outcome.status.unique()})
-        return outcome
-
-    def _save(self, name: str, frame: pd.DataFrame) -> None:
-        if self.record_dir is not None:
-            frame.to_csv(self.record_dir / f"{name}.csv", index=False)
 
 
 def open_operation(op: str, env: str = "", run_id: str = "") -> Operation:
