@@ -13,7 +13,7 @@ DEMO_ROWS ?= 20000
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,glue]"
 	touch $@
 
 setup: $(BIN)/.installed

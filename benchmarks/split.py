@@ -42,10 +42,24 @@ def main(argv=None) -> int:
     work = Path(args.keep_data) if args.keep_data else Path(tempfile.mkdtemp(prefix="flywheel-split-bench-"))
     try:
         results = [_measure_size(work, rows, args.seed, args.repeat) for rows in sorted(set(args.rows))]
+        code = _report(results)
+        if args.spark:  # the same data through the Glue job's script in Spark local mode: local / Spark
+            code = max(code, _spark_benchmark().main(
+                [a for rows in sorted(set(args.rows)) for a in ("--rows", str(rows))]
+                + ["--repeat", str(args.repeat), "--seed", str(args.seed), "--keep-data", str(work)]))
     finally:
         if not args.keep_data:
             shutil.rmtree(work, ignore_errors=True)
-    return _report(results)
+    return code
+
+
+def _spark_benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("split_spark", Path(__file__).with_name("split_spark.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _parse(argv):
@@ -55,6 +69,9 @@ def _parse(argv):
     parser.add_argument("--seed", type=int, default=42, help="synthetic data seed")
     parser.add_argument("--keep-data", metavar="DIR",
                         help="keep the generated snapshots in DIR and reuse them on later runs")
+    parser.add_argument("--spark", action="store_true",
+                        help="also run the Glue job's PySpark script in Spark local mode (benchmarks/split_spark.py) "
+                             "and print the ratio local engine / Spark")
     parser.add_argument("--child", choices=("floor", "split"), help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("pyspark")
+if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+    pytest.skip("Spark needs Java (17, as Glue 5.0) and none is installed", allow_module_level=True)
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -290,3 +293,39 @@ def test_the_script_runs_outside_glue(world, tmp_path):
     assert _tables(written) == {"IBE_04_B"}
     version = written / "IBE_04_B" / VERSION
     assert len(bucket_folders(version)) == 256 and json.loads((version / MARKER).read_text())["rows"] == rows
+
+
+def test_s3_side_of_the_job_against_moto(monkeypatch, tmp_path):
+    """What boto3 does on S3 (Spark's own S3 writes need Glue): listing, empty files, marker, mapping."""
+    from moto import mock_aws
+
+    import boto3
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="data")
+        for key in ("raw/snapshot_dt=2026-10-31/a.parquet", "raw/snapshot_dt=2026-10-31/_tmp/x.parquet",
+                    "out/T/v/id_bucket=0/p.parquet", "out/T/v/id_bucket=7/p.parquet", "out/T/v/_SUCCESS"):
+            s3.put_object(Bucket="data", Key=key, Body=b"1234")
+        store = job._store("s3://data/raw")
+        assert store.list_files("s3://data/raw/snapshot_dt=2026-10-31") == [("a.parquet", 4)]
+        assert store.list_dirs("s3://data/out/T/v/") == ["id_bucket=0", "id_bucket=7"]
+        store.tidy("s3://data/out/T/v")
+        store.write("s3://data/out/T/v/_flywheel.json", b"{}")
+        assert store.read("s3://data/out/T/v/_flywheel.json") == b"{}"
+        assert store.list_files("s3://data/out/T/v") == [("_flywheel.json", 2)]
+        store.delete_folder("s3://data/out/T")
+        assert "Contents" not in s3.list_objects_v2(Bucket="data", Prefix="out/")
+
+        mapping = small_mapping(tmp_path)
+        s3.put_object(Bucket="data", Key="config/m.csv", Body=mapping.read_bytes())
+        assert job._mapping({"MAPPING_PATH": "s3://data/config/m.csv"}).table_names() == list(INFOBASE)
+        s3.put_object(Bucket="data", Key="config/bad.csv", Body=b"\xef\xbb\xbfOMC_FLYWHEEL_TABLE\nIBE_01\n")
+        with pytest.raises(Exception, match="header") as caught:
+            job._mapping({"MAPPING_PATH": "s3://data/config/bad.csv"})
+        assert caught.value.path == "s3://data/config/bad.csv"
