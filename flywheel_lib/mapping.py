@@ -19,6 +19,7 @@ from .errors import MappingError
 KEY = "customer_user_id"
 SOURCE_KEY = "Customer_User_id"
 PARTITION_KEY = "id_bucket"
+ADDRESSABLE_TABLE = "addressable_ids"  # the addressable IDs' output table (folder and part_ name)
 CLEAN_ROOMS_COLUMN_LIMIT = 100
 REQUIRED_HEADER = ("OMC_FLYWHEEL_TABLE", "OMC_FLYWHEEL_COLUMN", "FUNCTION_DESCRIPTION",
                    "OPUS_COLUMN", "ELEMENT_NUMBER")

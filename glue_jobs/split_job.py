@@ -45,9 +45,8 @@ from pathlib import Path
 
 from flywheel_lib.errors import FlywheelError, SplitError
 from flywheel_lib.lake import MARKER
-from flywheel_lib.mapping import KEY, PARTITION_KEY, Mapping, load_mapping
+from flywheel_lib.mapping import ADDRESSABLE_TABLE, KEY, PARTITION_KEY, Mapping, load_mapping
 
-ADDRESSABLE_TABLE = "addressable_ids"  # the local engine's name (flywheel_lib.local.split, which imports duckdb)
 DATASETS = ("addressable_ids", "infobase_attributes")
 BUCKETS = 256
 REQUIRED = ("SOURCE_PATH", "SNAPSHOT_DT", "DATASET", "TARGET_ROOT", "TARGET_VERSION", "BUCKET_COUNT")

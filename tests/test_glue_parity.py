@@ -264,7 +264,6 @@ def test_modules_zip_imports_without_duckdb_or_pandas(tmp_path):
     first, second = build_modules.build_zip(tmp_path / "a.zip"), build_modules.build_zip(tmp_path / "b.zip")
     assert first.read_bytes() == second.read_bytes()  # same sources, same bytes
     build_modules.check_imports(first)
-    assert job.ADDRESSABLE_TABLE == ADDRESSABLE_TABLE
 
 
 def test_the_script_runs_outside_glue(world, tmp_path):

@@ -25,11 +25,9 @@ import pyarrow.parquet as pq
 from .. import lake
 from ..bucketing import BUCKETS, id_buckets
 from ..errors import SnapshotError, SplitError
-from ..mapping import KEY, Mapping
+from ..mapping import ADDRESSABLE_TABLE, KEY, Mapping
 from ..snapshots import Snapshot
 from .sql import connect, literal, parquet_source, quote_any
-
-ADDRESSABLE_TABLE = "addressable_ids"
 
 # DuckDB's partitioned COPY buffers rows until the average partition holds twice
 # partitioned_write_flush_threshold (default 524,288: with 256 buckets, the whole table),
