@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,9 @@ job = _load_job()
 def spark():
     from pyspark.sql import SparkSession
 
+    # SparkContext takes over SIGINT (to cancel its jobs) and leaves its handler behind after
+    # stop(), where it breaks the driver's Ctrl-C tests later in the session: give it back.
+    ctrl_c = signal.getsignal(signal.SIGINT)
     session = (SparkSession.builder.master("local[2]").appName("flywheel-glue-parity")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
@@ -72,8 +76,10 @@ def spark():
                .config("spark.sql.session.timeZone", "UTC")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
+    signal.signal(signal.SIGINT, ctrl_c)
     yield session
     session.stop()
+    signal.signal(signal.SIGINT, ctrl_c)
 
 
 def small_mapping(folder: Path, extra_rows: tuple[str, ...] = ()) -> Path:
