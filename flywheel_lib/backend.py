@@ -11,6 +11,7 @@ import importlib
 from abc import ABC, abstractmethod
 
 from .errors import ConfigError
+from .mapping import ADDRESSABLE_TABLE, Mapping, load_mapping
 
 # environment -> (module, class)
 _REGISTRY = {
@@ -25,8 +26,29 @@ class Backend(ABC):
 
     name = "abstract"
 
-    def __init__(self, settings):
+    def __init__(self, settings, mapping: Mapping | None = None):
         self.settings = settings
+        self._mapping = mapping
+
+    @property
+    def mapping(self) -> Mapping:
+        """The split mapping from settings (or the packaged default), read on first use."""
+        if self._mapping is None:
+            self._mapping = load_mapping(self.settings.mapping_path or None)
+        return self._mapping
+
+    def mapping_for(self, dataset: str) -> Mapping | None:
+        """The mapping a dataset's split uses: none for the addressable IDs."""
+        return None if dataset == "addressable_ids" else self.mapping
+
+    def tables_of(self, dataset: str) -> list[str]:
+        """The output tables of a dataset's split, by their mapping name."""
+        return [ADDRESSABLE_TABLE] if dataset == "addressable_ids" else self.mapping.table_names()
+
+    def expected_tables(self) -> list[str]:
+        """Every part_* catalog table a refresh registers (not *_er)."""
+        return [Mapping.catalog_name(t) for ds in ("addressable_ids", "infobase_attributes")
+                for t in self.tables_of(ds)]
 
     @property
     def job_runs(self):

@@ -21,11 +21,12 @@ import time
 import pandas as pd
 
 from ..backend import Backend
+from ..checks import check
 from ..errors import CatalogError, FlywheelError
 from ..local.catalog import CatalogEntry
-from ..local.split import ADDRESSABLE_TABLE, TableOutput
+from ..local.split import TableOutput
 from ..local.types import hive_columns
-from ..mapping import Mapping, load_mapping
+from ..mapping import Mapping
 from ..snapshots import Snapshot, SnapshotPair
 from . import er, glue_catalog, parquet_s3, profile, publishing, readiness, retention, s3
 from .athena import Athena, table_ref
@@ -41,8 +42,7 @@ class AwsBackend(Backend):
 
     def __init__(self, settings, mapping: Mapping | None = None, aws: AwsClients | None = None,
                  sleep=time.sleep, say=print):
-        super().__init__(settings)
-        self._mapping = mapping
+        super().__init__(settings, mapping)
         self.aws = aws or AwsClients(settings)
         self.database = settings.database_name
         self.staging = settings.staging_database
@@ -51,27 +51,16 @@ class AwsBackend(Backend):
         self._key_counts: dict[str, dict] | None = None
         self._source_rows: dict[str, int | None] = {}  # raw location -> rows: each snapshot read once
 
-    @property
-    def mapping(self) -> Mapping:
-        if self._mapping is None:
-            self._mapping = load_mapping(self.settings.mapping_path or None)
-        return self._mapping
-
-    def _mapping_for(self, dataset: str) -> Mapping | None:
-        return None if dataset == "addressable_ids" else self.mapping
-
-    def _tables_of(self, dataset: str) -> list[str]:
-        return [ADDRESSABLE_TABLE] if dataset == "addressable_ids" else self.mapping.table_names()
-
     # -- split ---------------------------------------------------------------
     def split(self, snapshot: Snapshot, run_id: str, tables: list[str] | None = None) -> list[TableOutput]:
-        return split_on_glue(self.aws, self.settings, snapshot, run_id, self._mapping_for(snapshot.dataset),
+        return split_on_glue(self.aws, self.settings, snapshot, run_id, self.mapping_for(snapshot.dataset),
                              tables, self.jobs, self._in_use())
 
-    def _in_use(self) -> set[str]:
-        """Every location the main or the staging database points at."""
-        return {e.location.rstrip("/") for db in (self.database, self.staging)
-                for e in publishing.catalog_entries(self.aws, db)}
+    def _in_use(self, entries: list[CatalogEntry] | None = None) -> set[str]:
+        """Every location the main or the staging database points at (`entries`: both, already read)."""
+        if entries is None:
+            entries = [e for db in (self.database, self.staging) for e in publishing.catalog_entries(self.aws, db)]
+        return {e.location.rstrip("/") for e in entries}
 
     @property
     def job_runs(self) -> pd.DataFrame:
@@ -82,7 +71,7 @@ class AwsBackend(Backend):
     def register(self, snapshot: Snapshot, run_id: str) -> list[CatalogEntry]:
         root = self.settings.output_root(snapshot.dataset)
         entries, missing = [], []
-        for table in self._tables_of(snapshot.dataset):
+        for table in self.tables_of(snapshot.dataset):
             version = version_url(root, table, snapshot.snapshot_dt, run_id)
             marker = read_marker(self.aws, version)
             if marker is None:
@@ -120,34 +109,31 @@ class AwsBackend(Backend):
 
     def validate(self, pair: SnapshotPair, run_id: str):
         staged = {e.name: e for e in self._staged(run_id)}
-        results = [readiness.check(n, "registered", n in staged, "staged for this run" if n in staged
-                                   else "not registered") for n in self._expected()]
+        results = [check(n, "registered", n in staged, "staged for this run" if n in staged
+                                   else "not registered") for n in self.expected_tables()]
         counts = readiness.key_counts(self.athena, self.staging, sorted(staged))
         sources = {ds: readiness.source_rows(self.aws, pair.of(ds)) for ds in ("addressable_ids", "infobase_attributes")}
         for name, entry in sorted(staged.items()):
             snapshot_dt = pair.of(entry.dataset).snapshot_dt
-            results.append(readiness.check(name, "snapshot", entry.snapshot_dt == snapshot_dt,
+            results.append(check(name, "snapshot", entry.snapshot_dt == snapshot_dt,
                                            f"staged {entry.snapshot_dt}, month's snapshot {snapshot_dt}"))
             results += readiness.table_checks(self.aws, self.staging, entry, counts.get(name), sources[entry.dataset])
         return results
 
     def publish(self, run_id: str) -> list[CatalogEntry]:
         staged = self._staged(run_id)
-        missing = sorted(set(self._expected()) - {e.name for e in staged})
+        missing = sorted(set(self.expected_tables()) - {e.name for e in staged})
         if missing:  # e.g. another run re-registered them since validation: publish all or nothing
             raise CatalogError(f"{len(missing)} table(s) of run {run_id} are no longer staged: "
                                f"{', '.join(missing)}", hint="Re-run from the registration stages")
         pairs = [(e, glue_catalog.get_partitions(self.aws, self.staging, e.name)) for e in staged]
         glue_catalog.ensure_database(self.aws, self.database)
-        self.replaced = publishing.publish_all(self.aws, self.database, pairs)
+        publishing.publish_all(self.aws, self.database, pairs)
         try:
-            self.pruned = self.prune()
+            self.prune()
         except FlywheelError as err:  # the switch is done; old versions stay until the next run
             print(f"warning: old versions were not pruned: {err}")
         return [e for e in self.published() if e.run_id == run_id]
-
-    def _expected(self) -> list[str]:
-        return [Mapping.catalog_name(t) for t in [ADDRESSABLE_TABLE, *self.mapping.table_names()]]
 
     # -- ER table ------------------------------------------------------------
     def build_er_table(self, pair: SnapshotPair, run_id: str, copies: bool = False) -> list[CatalogEntry]:
@@ -177,7 +163,7 @@ class AwsBackend(Backend):
         return profile.bucket_rows(self.aws, entry.location, partitioned=bool(entry.partition_keys))
 
     def profile(self, entry: CatalogEntry):
-        if self._key_counts is None:  # one Athena statement for every table, on the first call
+        if self._key_counts is None:  # every table's key counts, asked together on the first call
             names = [e.name for e in self.published() if not e.name.endswith(ER_SUFFIX)]
             self._key_counts = readiness.key_counts(self.athena, self.database, names)
         return profile.profile_table(self.aws, self.database, entry, self._key_counts.get(entry.name),
@@ -191,9 +177,10 @@ class AwsBackend(Backend):
     # -- retention -------------------------------------------------------------
     def prune(self) -> list[str]:
         """Delete S3 versions beyond the newest `retention_months` snapshots, never a served or staged one."""
-        in_use = self._in_use()
-        if not self.published():  # an empty or unreadable catalog must not make everything look unused
+        main = publishing.catalog_entries(self.aws, self.database)
+        if not any(e.state == "published" for e in main):  # an empty catalog must not make all look unused
             return []
+        in_use = self._in_use(main + publishing.catalog_entries(self.aws, self.staging))
         roots = [self.settings.s3_root_addressable, self.settings.s3_root_infobase]
         return retention.prune(self.aws, roots, self.settings.retention_months, in_use)
 
@@ -202,9 +189,9 @@ class AwsBackend(Backend):
         """Every job, table, location and statement a run would touch; makes no AWS call."""
         lines = ["AWS work (nothing is called in a dry run):"]
         for snapshot in (pair.addressable, pair.infobase):
-            name, arguments = planned_job(self.settings, snapshot, run_id, self._mapping_for(snapshot.dataset))
+            name, arguments = planned_job(self.settings, snapshot, run_id, self.mapping_for(snapshot.dataset))
             lines.append(f"  Glue job {name}: " + " ".join(f"{k} {v}" for k, v in arguments.items()))
-        tables = [(ds, t) for ds in ("addressable_ids", "infobase_attributes") for t in self._tables_of(ds)]
+        tables = [(ds, t) for ds in ("addressable_ids", "infobase_attributes") for t in self.tables_of(ds)]
         lines.append(f"  catalog: {len(tables)} tables staged in {self.staging}, "
                      f"then switched into {self.database}:")
         for dataset, table in tables:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from ..errors import CatalogError, FlywheelError
+from ..errors import CatalogError
 from ..local.catalog import CatalogEntry
 from . import glue_catalog
 from .errors import AwsNotFound

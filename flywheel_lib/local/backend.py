@@ -11,12 +11,12 @@ from .. import lake
 from ..backend import Backend
 from ..checks import EXPECTED_BUCKETS, CheckResult, buckets_detail, check
 from ..errors import CatalogError
-from ..mapping import KEY, Mapping, load_mapping
+from ..mapping import KEY, Mapping
 from ..snapshots import Snapshot, SnapshotPair
 from .catalog import PARQUET_FORMATS, CatalogEntry, LocalCatalog
 from .er import write_er_table
 from .profile import profile_table
-from .split import ADDRESSABLE_TABLE, TableOutput, split_snapshot
+from .split import TableOutput, split_snapshot
 from .sql import ident
 from .types import hive_columns
 
@@ -27,26 +27,19 @@ class LocalBackend(Backend):
     name = "local"
 
     def __init__(self, settings, mapping: Mapping | None = None):
-        super().__init__(settings)
-        self._mapping = mapping
+        super().__init__(settings, mapping)
         self.catalog = LocalCatalog(settings.catalog_path)
-
-    @property
-    def mapping(self) -> Mapping:
-        if self._mapping is None:
-            self._mapping = load_mapping(self.settings.mapping_path or None)
-        return self._mapping
 
     # -- split ---------------------------------------------------------------
     def split(self, snapshot: Snapshot, run_id: str, tables: list[str] | None = None) -> list[TableOutput]:
-        mapping = None if snapshot.dataset == "addressable_ids" else self.mapping
-        return split_snapshot(snapshot, self.settings.output_root(snapshot.dataset), run_id, mapping, tables)
+        return split_snapshot(snapshot, self.settings.output_root(snapshot.dataset), run_id,
+                              self.mapping_for(snapshot.dataset), tables)
 
     # -- registration ----------------------------------------------------------
     def register(self, snapshot: Snapshot, run_id: str) -> list[CatalogEntry]:
         root = self.settings.output_root(snapshot.dataset)
         missing, entries = [], []
-        for table in self._tables_of(snapshot.dataset):
+        for table in self.tables_of(snapshot.dataset):
             version = lake.version_dir(root, table, snapshot.snapshot_dt, run_id)
             marker = lake.read_marker(version)
             if marker is None:
@@ -61,9 +54,6 @@ class LocalBackend(Backend):
         self.catalog.stage(entries)
         return entries
 
-    def _tables_of(self, dataset: str) -> list[str]:
-        return [ADDRESSABLE_TABLE] if dataset == "addressable_ids" else self.mapping.table_names()
-
     # -- repair and validation ---------------------------------------------------
     def repair(self, run_id: str) -> list[dict]:
         rows = []
@@ -75,9 +65,8 @@ class LocalBackend(Backend):
 
     def validate(self, pair: SnapshotPair, run_id: str) -> list[CheckResult]:
         staged = {e.name: e for e in self._staged(run_id)}
-        expected = [Mapping.catalog_name(t) for t in [ADDRESSABLE_TABLE, *self.mapping.table_names()]]
         results = [check(n, "registered", n in staged, "staged for this run" if n in staged else "not registered")
-                   for n in expected]
+                   for n in self.expected_tables()]
         source_rows = {ds: self.source_rows(pair.of(ds)) for ds in ("addressable_ids", "infobase_attributes")}
         for entry in staged.values():
             results += self._table_checks(entry, source_rows[entry.dataset])
