@@ -14,7 +14,10 @@ from moto import mock_aws
 from flywheel_lib.aws.session import AwsClients
 from flywheel_lib.config import load_settings
 
+from .fake_aws import start_server
+
 ACCOUNT = "123456789012"  # moto's default account
+DATA_BUCKET = "omc-flywheel-data-us-east-1-dev"
 _AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                   "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
                   "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
@@ -52,6 +55,21 @@ def dev_profile(no_aws_setup):
 @pytest.fixture
 def settings():
     return load_settings("dev", environ={})
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """The URL of one moto server (server mode) for the session; `fake_aws.reset` between tests that need it."""
+    server, url = start_server()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def bucket(aws):
+    """The dev data bucket, empty."""
+    aws.call("s3", "create_bucket", Bucket=DATA_BUCKET)
+    return DATA_BUCKET
 
 
 @pytest.fixture

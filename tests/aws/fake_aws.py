@@ -33,7 +33,6 @@ from pathlib import Path
 import boto3
 import duckdb
 import pyarrow.parquet as pq
-import pytest
 import requests
 from moto.athena.models import AthenaBackend, QueryResults
 from moto.athena.responses import AthenaResponse
@@ -66,14 +65,6 @@ def start_server() -> tuple[ThreadedMotoServer, str]:
     server.start()
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """The URL of one moto server for the session; call `reset` between tests that need it."""
-    server, url = start_server()
-    yield url
-    server.stop()
 
 
 def reset(endpoint: str) -> None:

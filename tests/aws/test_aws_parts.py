@@ -18,12 +18,6 @@ BUCKET = "omc-flywheel-data-us-east-1-dev"
 ROOT = f"s3://{BUCKET}/omc_cleanroom_data/split_part/infobase_attributes"
 
 
-@pytest.fixture
-def bucket(aws):
-    aws.call("s3", "create_bucket", Bucket=BUCKET)
-    return BUCKET
-
-
 def put_parquet(aws, key: str, table: pa.Table) -> s3.S3Object:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
@@ -110,6 +104,18 @@ def september(aws, settings):
     return db, old
 
 
+def fail_writing(monkeypatch, table: str, error: BaseException, run_id: str | None = None) -> None:
+    """Make writing `table` (of `run_id`, or any run) to the catalog raise `error`, as a refused call would."""
+    real = glue_catalog.put_table
+
+    def put_table(aws_, database, e):
+        if e.name == table and run_id in (None, e.run_id):
+            raise error
+        return real(aws_, database, e)
+
+    monkeypatch.setattr(glue_catalog, "put_table", put_table)
+
+
 def serving(aws, db):
     return {e.name: (e.snapshot_dt, set(glue_catalog.get_partitions(aws, db, e.name).values()))
             for e in publishing.catalog_entries(aws, db)}
@@ -128,14 +134,7 @@ def test_publishing_switches_every_table_and_every_partition(aws, september):
 def test_a_failed_switch_puts_back_every_table_already_switched(aws, september, monkeypatch):
     db, _ = september
     before = serving(aws, db)
-    real = glue_catalog.put_table
-
-    def put_table(aws_, database, e):
-        if e.name == "part_ibe_02" and e.run_id == "oct":
-            raise CatalogError("AccessDeniedException on UpdateTable", table=e.name)
-        return real(aws_, database, e)
-
-    monkeypatch.setattr(glue_catalog, "put_table", put_table)
+    fail_writing(monkeypatch, "part_ibe_02", CatalogError("AccessDeniedException on UpdateTable"), run_id="oct")
     new = [entry(n, "2026-10-31__oct") for n in ("part_ibe_01", "part_ibe_02")]
     with pytest.raises(CatalogError, match="publishing failed at part_ibe_02.*were put back"):
         publishing.publish_all(aws, db, [(e, folders(e)) for e in new])
@@ -144,14 +143,7 @@ def test_a_failed_switch_puts_back_every_table_already_switched(aws, september, 
 
 def test_a_new_table_that_fails_to_publish_is_removed_again(aws, september, monkeypatch):
     db, _ = september
-    real = glue_catalog.put_table
-
-    def put_table(aws_, database, e):
-        if e.name == "part_ibe_02":
-            raise CatalogError("throttled", table=e.name)
-        return real(aws_, database, e)
-
-    monkeypatch.setattr(glue_catalog, "put_table", put_table)
+    fail_writing(monkeypatch, "part_ibe_02", CatalogError("throttled"))
     new = [entry("part_ibe_03", "2026-10-31__oct"), entry("part_ibe_02", "2026-10-31__oct")]
     with pytest.raises(CatalogError):
         publishing.publish_all(aws, db, [(e, folders(e)) for e in new])
@@ -205,14 +197,7 @@ def test_a_driver_run_without_credentials_is_one_line_naming_the_profile(tmp_pat
 def test_ctrl_c_in_the_middle_of_publishing_puts_everything_back(aws, september, monkeypatch):
     db, _ = september
     before = serving(aws, db)
-    real = glue_catalog.put_table
-
-    def put_table(aws_, database, e):
-        if e.name == "part_ibe_02" and e.run_id == "oct":
-            raise KeyboardInterrupt
-        return real(aws_, database, e)
-
-    monkeypatch.setattr(glue_catalog, "put_table", put_table)
+    fail_writing(monkeypatch, "part_ibe_02", KeyboardInterrupt(), run_id="oct")
     new = [entry(n, "2026-10-31__oct") for n in ("part_ibe_01", "part_ibe_02")]
     with pytest.raises(KeyboardInterrupt, match="publishing interrupted at part_ibe_02; all 2 switched"):
         publishing.publish_all(aws, db, [(e, folders(e)) for e in new])

@@ -14,7 +14,6 @@ from flywheel_lib.mapping import default_mapping_path
 from flywheel_lib.synthetic import write_snapshot
 
 from .fake_aws import MSCK_FAILURE, ApiCalls, FakeAthena, FakeGlueJobs, aws_env, client, create_jobs, job_name, reset
-from .fake_aws import moto_endpoint  # noqa: F401 - a fixture: imported so pytest finds it
 
 DATA_BUCKET = "omc-flywheel-data-us-east-1-dev"
 ANALYSIS_BUCKET = "omc-flywheel-dev-analysis-data"

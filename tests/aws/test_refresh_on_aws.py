@@ -22,7 +22,6 @@ from flywheel_lib.mapping import default_mapping_path, load_mapping
 from flywheel_lib.synthetic import write_snapshot
 
 from .fake_aws import ApiCalls, FakeAthena, FakeGlueJobs, aws_env, client, create_jobs, reset
-from .fake_aws import moto_endpoint  # noqa: F401 - a fixture: imported so pytest finds it
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_BUCKET = "omc-flywheel-data-us-east-1-dev"

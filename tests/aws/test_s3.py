@@ -13,12 +13,6 @@ BUCKET = "omc-flywheel-data-us-east-1-dev"
 TABLES = f"s3://{BUCKET}/omc_cleanroom_data/split_part/infobase_attributes"
 
 
-@pytest.fixture
-def bucket(aws):
-    aws.call("s3", "create_bucket", Bucket=BUCKET)
-    return BUCKET
-
-
 def put(aws, key: str, body: bytes = b"x") -> None:
     aws.call("s3", "put_object", Bucket=BUCKET, Key=key, Body=body)
 
