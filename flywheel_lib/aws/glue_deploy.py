@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..changes import Change, PlannedOperation, Step
+from ..changes import Change, PacedApi, PlannedOperation, Step
 from ..config import PROJECT_ROOT, load_settings
 from .errors import AwsNotFound
 from .glue_jobs import job_name
@@ -124,8 +124,6 @@ class Deployment(PlannedOperation):
 
 
 def open_deployment(env: str = "", run_id: str = "") -> Deployment:
-    from ..changes import PacedApi
-
     settings = load_settings(env or None)
     if settings.is_local:
         return Deployment(settings, None, "000000000000", "deploy_glue_jobs", run_id or "interactive")
