@@ -48,7 +48,7 @@ def _api(method: str) -> str:
 
 
 class FakeCleanRooms:
-    def __init__(self, association_quota: int = 25):
+    def __init__(self, association_quota: int | None = None):
         self.tables: dict[str, dict] = {}          # id -> configured table
         self.table_rules: dict[str, dict] = {}     # table id -> policy
         self.associations: dict[str, dict] = {}    # id -> association
@@ -59,6 +59,9 @@ class FakeCleanRooms:
         self.ml: dict[str, dict] = {}
         self.id_namespaces: dict[str, dict] = {}
         self.schema_mappings: dict[str, dict] = {}
+        # CreateConfiguredTableAssociation may raise ServiceQuotaExceededException (quotaName, quotaValue:
+        # botocore model), but the Clean Rooms quotas page lists no associations-per-membership quota:
+        # none by default; a test sets one to see the refusal.
         self.association_quota = association_quota
         self.account_id = "123456789012"
         self.templates_block_removal = False  # see delete_configured_table_association
@@ -71,7 +74,7 @@ class FakeCleanRooms:
     def handle(self, method: str, params: dict) -> dict:
         op = _api(method)
         self.calls.append(op)
-        if self.throttle_next:
+        if self.throttle_next:  # ThrottlingException, HTTP 429 (botocore model)
             self.throttle_next -= 1
             raise error("ThrottlingException", "Rate exceeded", op, 429)
         if op in self.fail:
@@ -96,6 +99,7 @@ class FakeCleanRooms:
 
     @staticmethod
     def _page(items: list, key: str, nextToken: str | None = None, maxResults: int | None = None) -> dict:
+        """nextToken / maxResults paging (botocore model; MaxResults 1..100): PAGE items at most."""
         start = int(nextToken or 0)
         size = min(maxResults or PAGE, PAGE)
         page = {key: items[start:start + size]}
@@ -104,7 +108,7 @@ class FakeCleanRooms:
         return page
 
     def _table(self, op: str, ident: str) -> dict:
-        if ident not in self.tables:
+        if ident not in self.tables:  # ResourceNotFoundException, HTTP 404 (botocore model), as for every get below
             raise error("ResourceNotFoundException", f"configured table {ident} not found", op, 404)
         return self.tables[ident]
 
@@ -182,7 +186,7 @@ class FakeCleanRooms:
         mine = [a for a in self.associations.values() if a["membershipId"] == membershipIdentifier]
         if any(a["name"] == name for a in mine):  # ConflictExceptionReason ALREADY_EXISTS (botocore model)
             raise conflict(op, f"association {name} exists", "ALREADY_EXISTS", "CONFIGURED_TABLE_ASSOCIATION")
-        if len(mine) >= self.association_quota:
+        if self.association_quota is not None and len(mine) >= self.association_quota:
             raise error("ServiceQuotaExceededException", "quota exceeded", op, 402,
                         quotaName="Configured table associations per membership",
                         quotaValue=float(self.association_quota))
