@@ -6,6 +6,7 @@ mutating call here); split from them to keep each module small.
 
 from __future__ import annotations
 
+from ..aws.errors import AwsNotFound, AwsPermissionError
 from ..changes import Change, Step
 from . import read_back, state
 from .operations import ASSOCIATION_PREFIX, CR, OpContext, check_inputs
@@ -50,7 +51,10 @@ def _payment(ctx: OpContext, collaboration_id: str) -> tuple[dict, str]:
     botocore's cleanrooms model, CreateMembership.paymentConfiguration; our member's abilities and
     the payment the creator set are in ListMembers' MemberSummary.
     """
-    member = state.member(ctx.api, collaboration_id, ctx.account_id)
+    try:
+        member = state.member(ctx.api, collaboration_id, ctx.account_id)
+    except (AwsPermissionError, AwsNotFound) as err:  # the API reference does not say an invitee may list
+        return {}, f"; its member list could not be read ({err.code}): joining without a payment configuration"
     if member is None:
         return {}, "" if ctx.api is None else f"; account {ctx.account_id} is not in its member list"
     set_by_creator = member.get("paymentConfiguration", {})

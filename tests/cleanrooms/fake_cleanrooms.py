@@ -65,6 +65,7 @@ class FakeCleanRooms:
         self.association_quota = association_quota
         self.account_id = "123456789012"
         self.templates_block_removal = False  # see delete_configured_table_association
+        self.invitees_cannot_list_members = False  # see list_members
         self.calls: list[str] = []
         self.throttle_next = 0           # the next N calls are throttled
         self.fail: dict[str, object] = {}   # operation -> error code (or code, status, fields), raised once
@@ -332,6 +333,11 @@ class FakeCleanRooms:
                         reason="FIELD_VALIDATION_FAILED")
 
     def list_members(self, op, collaborationIdentifier, **page):
+        # The API reference ("Lists all members within a collaboration") does not say whether an
+        # invitee may call it: refused only when a test sets invitees_cannot_list_members.
+        if self.invitees_cannot_list_members and self.collaborations[collaborationIdentifier]["memberStatus"] == \
+                "INVITED":
+            raise error("AccessDeniedException", "not a member", op, 403)
         return self._page(self.collaborations[collaborationIdentifier].get("members", []), "memberSummaries", **page)
 
     # -- Entity Resolution ----------------------------------------------------------------

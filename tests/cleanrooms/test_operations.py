@@ -447,3 +447,12 @@ def test_joining_otherwise_sends_no_payment(ctx, fake, abilities, pays):
     assert "paymentConfiguration" not in change.steps[0].params
     apply(ctx, [change])
     assert fake.collaborations[COLLABORATION]["memberStatus"] == "ACTIVE"
+
+
+def test_joining_when_the_member_list_is_closed_to_invitees_still_plans(ctx, fake):
+    _invited(fake, ["CAN_RECEIVE_RESULTS"], pays=False)
+    fake.invitees_cannot_list_members = True  # the other answer the API reference leaves open
+    (change,) = membership_ops.accept_invitations(ctx)
+    assert "member list could not be read (AccessDeniedException)" in change.reason
+    apply(ctx, [change])
+    assert fake.collaborations[COLLABORATION]["memberStatus"] == "ACTIVE"
