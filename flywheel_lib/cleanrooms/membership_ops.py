@@ -36,7 +36,8 @@ def accept_invitations(ctx: OpContext, query_log_status: str = "DISABLED",
         chosen = not collaborations or invite["id"] in collaborations
         reason = f"invited by {invite.get('creatorDisplayName', '?')} ({invite.get('creatorAccountId', '?')})"
         if not chosen:
-            changes.append(Change("skipped", "membership", invite["name"], reason + "; not in the collaborations asked"))
+            changes.append(Change("skipped", "membership", invite["name"],
+                                  reason + "; not in the collaborations asked"))
             continue
         payment, note = _payment(ctx, invite["id"])
         changes.append(Change("create", "membership", invite["name"], reason + ": join it" + note, [

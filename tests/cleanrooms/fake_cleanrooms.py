@@ -194,7 +194,8 @@ class FakeCleanRooms:
         ident = str(uuid.uuid4())
         self.associations[ident] = {"id": ident, "name": name, "membershipId": membershipIdentifier,
                                     "configuredTableId": configuredTableIdentifier, "roleArn": roleArn,
-                                    "arn": f"{ARN}:membership/{membershipIdentifier}/configuredtableassociation/{ident}"}
+                                    "arn": f"{ARN}:membership/{membershipIdentifier}"
+                                           f"/configuredtableassociation/{ident}"}
         return {"configuredTableAssociation": self.associations[ident]}
 
     def list_configured_table_associations(self, op, membershipIdentifier, **page):

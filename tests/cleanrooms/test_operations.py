@@ -286,11 +286,9 @@ def test_invitations_and_ml_configuration_and_id_namespace(ctx, fake):
     assert actions(changes) == [("create", "Partner X")]
     apply(ctx, changes)
     assert membership_ops.accept_invitations(ctx) == []
-    ml = membership_ops.ml_configuration(ctx, MEMBERSHIP, "s3://omc-flywheel-dev-analysis-data/ml/",
-                              "arn:aws:iam::123456789012:role/cleanrooms-ml")
-    apply(ctx, ml)
-    assert [c.action for c in membership_ops.ml_configuration(ctx, MEMBERSHIP, "s3://omc-flywheel-dev-analysis-data/ml/",
-                                                   "arn:aws:iam::123456789012:role/cleanrooms-ml")] == ["unchanged"]
+    ml_args = (ctx, MEMBERSHIP, "s3://omc-flywheel-dev-analysis-data/ml/", "arn:aws:iam::123456789012:role/cleanrooms-ml")
+    apply(ctx, membership_ops.ml_configuration(*ml_args))
+    assert [c.action for c in membership_ops.ml_configuration(*ml_args)] == ["unchanged"]
     arn = "arn:aws:entityresolution:us-east-1:123456789012:idnamespace/flywheel-ids"
     apply(ctx, membership_ops.associate_id_namespace(ctx, MEMBERSHIP, arn))
     assert [c.action for c in membership_ops.associate_id_namespace(ctx, MEMBERSHIP, arn)] == ["unchanged"]
