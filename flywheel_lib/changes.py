@@ -20,13 +20,17 @@ from pathlib import Path
 import pandas as pd
 from botocore import xform_name
 
-from .aws.errors import AwsConflict, AwsError, AwsQuotaExceeded
+from .aws.errors import AwsConflict, AwsError, AwsQuotaExceeded, AwsTransientError
 from . import scraps
 from .errors import ConfigError, FlywheelError
 from .aws.polling import retry_transient
 from . import api_rules
 
 THROTTLED = ("ThrottlingException", "TooManyRequestsException", "Throttling")
+# Refusals that mean the call did nothing, so a mutating call may be sent again after a wait:
+# throttling, and Clean Rooms' ValidationException reason IAM_SYNCHRONIZATION_DELAY (botocore model).
+REFUSED_UNDONE = ("IAM_SYNCHRONIZATION_DELAY",)
+ALREADY_EXISTS = "ALREADY_EXISTS"  # the one ConflictException reason that means "it exists" (botocore model)
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"  # stands for a Ref while validating
 NOTHING_TO_DO = ("unchanged", "skipped", "blocked")
 RULE_LISTS = {"allowedAnalysisProviders": "providers", "allowedResultReceivers": "result receivers"}
@@ -45,7 +49,9 @@ class Step:
     operation: str   # the API name, e.g. CreateConfiguredTable
     params: dict
     saves: dict = field(default_factory=dict)  # key -> path in the response, e.g. ("configuredTable", "id")
-    on_conflict: object = None  # create steps: a function (api) -> the existing thing's saved values
+    # create steps: (api, params) -> the existing thing as the create would have returned it, or None
+    # when absent; raises Differs when what exists is not what `params` asked for
+    read_back: object = None
 
     @property
     def method(self) -> str:
@@ -70,6 +76,10 @@ class Change:
 
 class ApplyStopped(FlywheelError):
     """Applying stopped part way; the plan's statuses say what was and was not done."""
+
+
+class Differs(FlywheelError):
+    """A create found the thing already there, but not as wanted (other providers, columns...)."""
 
 
 def table(changes: list[Change]) -> pd.DataFrame:
@@ -139,8 +149,8 @@ class PacedApi:
             try:
                 return self.aws.call(service, method, where=where, **params)
             except AwsError as err:
-                if mutating and err.retryable and err.code not in THROTTLED:
-                    err.retryable = False  # a 5xx on a create may have created it: the next plan will see
+                if mutating and err.retryable and err.code not in THROTTLED and err.reason not in REFUSED_UNDONE:
+                    err.retryable = False  # a 5xx or timeout may have done it: read back (_run_step), not resend
                 raise
         return retry_transient(once, attempts=6, first=1.0, cap=20.0, sleep=self.sleep)
 
@@ -167,18 +177,18 @@ def apply(api: PacedApi, changes: list[Change]) -> list[Change]:
         try:
             for step in change.steps:
                 note = _run_step(api, step, refs)
-                done.append(step.operation + (" (already existed)" if note else ""))
+                done.append(step.operation + (f" ({note})" if note else ""))
             change.status = "applied"
-            change.detail = "; ".join(d for d in done if "already" in d)
+            change.detail = "; ".join(d for d in done if "(" in d)
         except FlywheelError as err:
-            change.status = "failed"
-            change.detail = (f"done: {', '.join(done)}; " if done else "") + f"failed: {err}"
+            change.status = "differs" if isinstance(err, Differs) else "failed"
+            change.detail = (f"done: {', '.join(done)}; " if done else "") + f"{change.status}: {err}"
             rest = [c for c in changes[index + 1:] if c.action not in NOTHING_TO_DO]
             for later in rest:
                 later.status = "not attempted"
             done = sum(c.status == "applied" for c in changes)
             what = ("an account quota is used up" if isinstance(err, AwsQuotaExceeded)
-                    else "a call failed")
+                    else "it exists, not as wanted" if isinstance(err, Differs) else "a call failed")
             raise ApplyStopped(
                 f"stopped at {change.kind} {change.name}: {what}: {err}; {done} change(s) applied, "
                 f"{len(rest) + 1} not done", hint="The plan table says which; fix the cause and re-run: "
@@ -191,13 +201,20 @@ def _run_step(api: PacedApi, step: Step, refs: dict) -> str:
     note = ""
     try:
         response = api.call(step.service, step.method, **params)
-    except AwsConflict:
-        if step.on_conflict is None and (step.saves or not step.operation.startswith("Create")):
+    except AwsConflict as err:
+        # Only ALREADY_EXISTS means it is there (made by another run, or by a try whose answer was
+        # lost); SUBRESOURCES_EXIST and INVALID_STATE are refusals. Read it back and compare.
+        if err.reason != ALREADY_EXISTS or step.read_back is None:
             raise
-        # It exists already (another run, a retry): read it back, or, when nothing is needed from
-        # it, go on; the next plan compares its content.
-        response = step.on_conflict(api) if step.on_conflict else {}
-        note = f"{step.operation}: already existed"
+        response = step.read_back(api, params)
+        if response is None:
+            raise FlywheelError(f"{step.operation} met ALREADY_EXISTS, yet reading it back finds none") from err
+        note = "already existed"
+    except AwsTransientError:  # a create sent once (session.SENT_ONCE): did it happen before the failure?
+        response = step.read_back(api, params) if step.read_back else None
+        if response is None:
+            raise
+        note = "done, though its answer was lost"
     for key, path in step.saves.items():
         value = response
         for part in path:

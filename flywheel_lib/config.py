@@ -39,7 +39,8 @@ _PATTERNS = {
     "region": (r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region such as us-east-1"),
     "database_name": (r"[a-z0-9_]{1,255}", "lower-case letters, digits and _ (Glue database name)"),
     "staging_database": (r"[a-z0-9_]{1,255}", "lower-case letters, digits and _ (Glue database name)"),
-    "role_name": (r"[\w+=,.@-]{1,64}", "an IAM role name"),
+    # Clean Rooms' RoleArn pattern (botocore model): an optional path, then the name; no commas.
+    "role_name": (r"([\w+=.@-]+/)*[\w+=.@-]{1,64}", "an IAM role name, with its path if any (path/name)"),
     "athena_workgroup": (r"[a-zA-Z0-9._-]{1,128}", "an Athena workgroup name"),
     "sns_topic_arn": (r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256})?", "an SNS topic ARN"),
     "monitor_topic_arn": (r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256})?", "an SNS topic ARN"),

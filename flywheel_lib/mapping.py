@@ -101,9 +101,9 @@ def load_mapping(path: str | Path | None = None) -> Mapping:
     for table, left_out in _exclusions(frozen).items():
         attributes = len(frozen[table])
         decisions.append(
-            f"{table}: {attributes} attributes + {KEY} + {PARTITION_KEY} = "
-            f"{_published_width(frozen[table])} columns, over the Clean Rooms limit of "
-            f"{CLEAN_ROOMS_COLUMN_LIMIT}; its configured table leaves out {', '.join(left_out)}, "
+            f"{table}: {attributes} attributes + {KEY} = {_allowed_width(frozen[table])} columns to allow, "
+            f"over the Clean Rooms limit of {CLEAN_ROOMS_COLUMN_LIMIT} allowed columns ({PARTITION_KEY}, the "
+            f"partition key, is not in the list); its configured table leaves out {', '.join(left_out)}, "
             f"which {'stays' if len(left_out) == 1 else 'stay'} in the data"
         )
     return Mapping(str(path), frozen, without_key, tuple(decisions))
@@ -117,14 +117,16 @@ def _exclusions(tables: dict[str, tuple[MappedColumn, ...]]) -> dict[str, list[s
     """
     out = {}
     for table, columns in tables.items():
-        over = _published_width(columns) - CLEAN_ROOMS_COLUMN_LIMIT
+        over = _allowed_width(columns) - CLEAN_ROOMS_COLUMN_LIMIT
         if over > 0:
             out[table] = [c.column for c in columns[-over:]]
     return out
 
 
-def _published_width(attributes: tuple[MappedColumn, ...]) -> int:
-    return 1 + len(attributes) + 1  # key + attributes + partition key
+def _allowed_width(attributes: tuple[MappedColumn, ...]) -> int:
+    # Clean Rooms quotas, "Columns per configured table allowlist" (100): the key and the attributes;
+    # the partition key is not a data column and is not in the allow-list.
+    return 1 + len(attributes)
 
 
 def _read_rows(path: Path) -> list[MappedColumn]:

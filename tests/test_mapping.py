@@ -65,13 +65,10 @@ def test_published_columns_start_with_the_key_even_without_a_key_row(default):
     assert "IBE_04_B has no customer_user_id row in the mapping; the key is added anyway" in default.decisions
 
 
-def test_miacs_02_a_is_over_the_clean_rooms_limit_and_it_is_reported(default):
-    last = default.columns("MIACS_02_A")[-1].column
-    assert default.clean_rooms_exclusions() == {"MIACS_02_A": [last]}
-    decision = next(d for d in default.decisions if d.startswith("MIACS_02_A"))
-    assert "99 attributes + customer_user_id + id_bucket = 101 columns" in decision
-    assert last in decision and "stays in the data" in decision
-    # The data keeps every column; only the configured table leaves one out.
+def test_miacs_02_a_fits_the_allow_list_exactly(default):
+    # 99 attributes + the key = 100 allowed columns; id_bucket is the partition key, not in the list.
+    assert default.clean_rooms_exclusions() == {}
+    assert not any(d.startswith("MIACS_02_A") for d in default.decisions)
     assert len(default.published_columns("MIACS_02_A")) == 100
 
 
@@ -199,6 +196,6 @@ def test_key_source_shared_by_every_key_row_is_fine(tmp_path):
 def test_over_limit_leaves_out_the_last_columns_in_mapping_order(tmp_path):
     rows = ["W,customer_user_id,,Customer_User_id,"] + [f"W,c{i:03d},,C{i:03d}," for i in range(100)]
     mapping = load_mapping(write(tmp_path, rows))
-    assert mapping.clean_rooms_exclusions() == {"W": ["c098", "c099"]}
-    assert "100 attributes + customer_user_id + id_bucket = 102 columns" in mapping.decisions[0]
-    assert "c098, c099, which stay in the data" in mapping.decisions[0]
+    assert mapping.clean_rooms_exclusions() == {"W": ["c099"]}
+    assert "100 attributes + customer_user_id = 101 columns to allow" in mapping.decisions[0]
+    assert "c099, which stays in the data" in mapping.decisions[0]

@@ -19,14 +19,20 @@ from ..errors import FlywheelError
 
 
 class AwsError(FlywheelError):
-    """An AWS call failed. `retryable` says whether trying again later can help."""
+    """An AWS call failed. `retryable` says whether trying again later can help.
+
+    `reason` is the error's modeled reason code where the service sends one (Clean Rooms'
+    ConflictException: ALREADY_EXISTS, SUBRESOURCES_EXIST, INVALID_STATE).
+    """
 
     retryable = False
 
-    def __init__(self, message: str, *, operation: str | None = None, code: str | None = None, **context):
+    def __init__(self, message: str, *, operation: str | None = None, code: str | None = None,
+                 reason: str | None = None, **context):
         super().__init__(message, **context)
         self.operation = operation
         self.code = code
+        self.reason = reason
 
 
 class AwsTransientError(AwsError):
@@ -101,8 +107,17 @@ _TRANSIENT_ERRORS = (bce.EndpointConnectionError, bce.ConnectionClosedError,
                      bce.ConnectTimeoutError, bce.ReadTimeoutError)
 
 
-def error_class(code: str, status: int | None = None) -> type[AwsError]:
+# (code, modeled reason) pairs that mean "nothing was done, try again later" despite the code.
+_TRANSIENT_REASONS = {
+    # cleanrooms ValidationExceptionReason: a role just made or changed is not yet visible.
+    ("ValidationException", "IAM_SYNCHRONIZATION_DELAY"),
+}
+
+
+def error_class(code: str, status: int | None = None, reason: str | None = None) -> type[AwsError]:
     """The class for an AWS error code; unknown codes fall back on the HTTP status."""
+    if (code, reason) in _TRANSIENT_REASONS:
+        return AwsTransientError
     if code in _BY_CODE:
         return _BY_CODE[code]
     if status is not None:
@@ -157,7 +172,8 @@ def _from_client_error(err: bce.ClientError, service: str, identity: str | None,
     meta = err.response.get("ResponseMetadata", {})
     code = str(error.get("Code") or "Unknown")
     status = meta.get("HTTPStatusCode")
-    cls = error_class(code, status)
+    reason = err.response.get("reason") or error.get("reason")  # a modeled field, beside "Error"
+    cls = error_class(code, status, reason)
     operation = err.operation_name
     action = f"{service}:{operation}"
     detail = error.get("Message") or code
@@ -165,6 +181,11 @@ def _from_client_error(err: bce.ClientError, service: str, identity: str | None,
     if quota:  # Clean Rooms names the quota that is used up
         value = err.response.get("quotaValue", error.get("quotaValue", "?"))
         detail += f" (quota {quota!r}: {value})"
+    if reason:
+        detail += f" [reason {reason}]"
+    resource = err.response.get("resourceId")
+    if resource:  # Clean Rooms names the resource in conflict or not found
+        detail += f" [{err.response.get('resourceType', 'resource')} {resource}]"
     request_id = meta.get("RequestId") or meta.get("HTTPHeaders", {}).get("x-amz-request-id")
     if cls is AwsCredentialError:
         return credential_error(f"{code}: {detail}", identity, operation=operation, code=code,
@@ -173,7 +194,7 @@ def _from_client_error(err: bce.ClientError, service: str, identity: str | None,
         AwsPermissionError: f"Grant {action} to {identity or 'the identity in use'}, or use one that has it",
         AwsTransientError: "Temporary on the AWS side; retrying later should work",
     }.get(cls)
-    return cls(f"{action} failed with {code}: {detail}", operation=operation, code=code,
+    return cls(f"{action} failed with {code}: {detail}", operation=operation, code=code, reason=reason,
                request_id=request_id, hint=hint, **context)
 
 

@@ -24,7 +24,7 @@ MAX_LISTED = 10
 
 @dataclass(frozen=True)
 class WidthReport:
-    """How a table compares with the Clean Rooms column limit (partition keys count)."""
+    """How a table's data columns compare with the Clean Rooms allow-list limit (partition keys are not in it)."""
 
     table: str
     width: int
@@ -74,9 +74,9 @@ def check_columns(table: str, columns: list[tuple[str, str]]) -> None:
 
 def width_report(entry: CatalogEntry) -> WidthReport:
     """The limit check; over it, the last columns in order (never the key) are the ones left out."""
-    over = entry.width - CLEAN_ROOMS_COLUMN_LIMIT
+    over = len(entry.columns) - CLEAN_ROOMS_COLUMN_LIMIT
     candidates = [c for c in entry.column_names if c != KEY]
-    return WidthReport(entry.name, entry.width, left_out=tuple(candidates[-over:]) if over > 0 else ())
+    return WidthReport(entry.name, len(entry.columns), left_out=tuple(candidates[-over:]) if over > 0 else ())
 
 
 def table_input(entry: CatalogEntry) -> dict:

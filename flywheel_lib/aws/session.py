@@ -30,6 +30,11 @@ from .errors import aws_errors
 MAX_ATTEMPTS = 4
 USER_AGENT = "flywheel-runbook"
 MAX_POOL = 32  # as many connections as parquet_s3 reads footers in parallel
+# Clean Rooms' create calls take no idempotency token (botocore's cleanrooms model has no
+# clientToken member), so a create resent after a timeout or 5xx could meet its own first try.
+# Their mutating calls go out once; changes.PacedApi reads back instead. Reads retry as usual.
+SENT_ONCE = ("cleanrooms", "cleanroomsml")
+MUTATING = ("create_", "update_", "delete_", "put_")
 
 
 def profile_for(settings, environ=None) -> str | None:
@@ -39,6 +44,7 @@ def profile_for(settings, environ=None) -> str | None:
 
 
 def client_config(max_attempts: int = MAX_ATTEMPTS) -> Config:
+    """Standard retries; `max_attempts=0`: one try, botocore never resends."""
     return Config(retries={"mode": "standard", "max_attempts": max_attempts},
                   user_agent_extra=USER_AGENT,
                   max_pool_connections=MAX_POOL)
@@ -60,12 +66,18 @@ class AwsClients:
         with self.boundary("sts"):  # an unknown profile fails here, as one sentence
             self.session = boto3.Session(profile_name=self.profile, region_name=self.region)
 
-    def client(self, service: str):
+    def client(self, service: str, *, once: bool = False):
+        """The service's client; `once=True`: a second client whose calls botocore never resends."""
+        key = f"{service} once" if once else service
         with self._lock:
-            if service not in self._clients:
+            if key not in self._clients:
+                config = self.config.merge(client_config(0)) if once else self.config
                 with self.boundary(service):
-                    self._clients[service] = self.session.client(service, config=self.config)
-            return self._clients[service]
+                    self._clients[key] = self.session.client(service, config=config)
+            return self._clients[key]
+
+    def _client_for(self, service: str, method: str):
+        return self.client(service, once=service in SENT_ONCE and method.startswith(MUTATING))
 
     @contextmanager
     def boundary(self, service: str, operation: str | None = None, **context):
@@ -75,7 +87,7 @@ class AwsClients:
 
     def call(self, service: str, method: str, /, where: dict | None = None, **params) -> dict:
         """`client(service).<method>(**params)`, its errors translated; `where` goes on the error."""
-        client = self.client(service)
+        client = self._client_for(service, method)
         with self.boundary(service, _api_name(client, method), **(where or {})):
             return getattr(client, method)(**params)
 

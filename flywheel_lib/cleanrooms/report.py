@@ -3,7 +3,8 @@
 Per published `part_*` table: the catalog side (exists, columns, partition
 keys), the configured table (allowed columns, analysis method), its CUSTOM
 rule and providers, the `acx_<table>` association, its rule and result
-receivers, and `ready_for_analysis`. Then the collaboration and its members,
+receivers, and `ready_for_analysis`, with what is `missing` when it is not.
+Then the collaboration and its members,
 and the identity side (ID namespace associations, the namespace and its schema
 mapping). On the local backend there is no Clean Rooms: the report gives the
 catalog side and what the operations would do.
@@ -24,7 +25,7 @@ from . import state
 TABLE_COLUMNS = [
     "table", "catalog_exists", "catalog_columns", "partition_keys", "configured_table", "allowed_columns",
     "analysis_method", "analysis_rule", "providers", "association", "association_exists",
-    "association_rule", "result_receivers", "ready_for_analysis", "planned",
+    "association_rule", "result_receivers", "missing", "ready_for_analysis", "planned",
 ]
 IDENTITY_COLUMNS = ["association", "id_namespace_arn", "id_namespace", "type", "input_source", "schema_mapping",
                     "mapped_fields"]
@@ -60,6 +61,8 @@ def build(ctx: ops.OpContext, membership_id: str = "") -> CleanRoomsReport:
         association = associations.get(name)
         association_rule = state.association_rule(ctx.api, membership_id, association["id"]) if association else None
         providers = (rule or {}).get("allowedAnalysisProviders", [])
+        receivers = (association_rule or {}).get("allowedResultReceivers", [])
+        missing = _missing(table, rule, providers, association, association_rule, receivers)
         rows.append({
             "table": entry.name, "catalog_exists": True, "catalog_columns": entry.width,
             "partition_keys": ",".join(k for k, _ in entry.partition_keys),
@@ -68,8 +71,8 @@ def build(ctx: ops.OpContext, membership_id: str = "") -> CleanRoomsReport:
             "analysis_rule": rule is not None, "providers": ",".join(providers),
             "association": name, "association_exists": association is not None,
             "association_rule": association_rule is not None,
-            "result_receivers": ",".join((association_rule or {}).get("allowedResultReceivers", [])),
-            "ready_for_analysis": bool(table and rule and association and providers),
+            "result_receivers": ",".join(receivers), "missing": ", ".join(missing),
+            "ready_for_analysis": not missing,
             "planned": planned.get(entry.name, ""),
         })
     report = CleanRoomsReport(ctx.settings.env, membership_id, rows)
@@ -83,6 +86,18 @@ def build(ctx: ops.OpContext, membership_id: str = "") -> CleanRoomsReport:
         _collaboration(ctx.api, membership_id, report)
         report.identity = _identity(ctx.api, membership_id)
     return report
+
+
+def _missing(table, rule, providers, association, association_rule, receivers) -> list[str]:
+    """What a table lacks for direct analysis, in the order the operations make it.
+
+    The association's collaboration analysis rule, with at least one allowed result
+    receiver, is required for direct analysis (Clean Rooms user guide), not only the table's rule.
+    """
+    parts = [("configured table", table is not None), ("CUSTOM analysis rule", rule is not None),
+             ("analysis provider", providers), ("association", association is not None),
+             ("collaboration analysis rule", association_rule is not None), ("result receiver", receivers)]
+    return [name for name, present in parts if not present]
 
 
 def _planned(ctx: ops.OpContext, membership_id: str) -> dict[str, str]:

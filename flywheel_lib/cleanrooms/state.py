@@ -65,10 +65,27 @@ def id_namespace_associations(api, membership_id: str) -> list[dict]:
 
 def invitations(api) -> list[dict]:
     """Collaborations where this account is invited and has not joined."""
+    return _collaborations(api, "INVITED")
+
+
+def joined(api) -> list[dict]:
+    """Collaborations this account is an active member of (each with its membershipId)."""
+    return _collaborations(api, "ACTIVE")
+
+
+def _collaborations(api, status: str) -> list[dict]:
     if api is None:
         return []
-    items = api.pages("cleanrooms", "list_collaborations", "collaborationList", memberStatus="INVITED")
-    return [c for c in items if c.get("memberStatus") == "INVITED"]  # the filter, checked: moto ignores it
+    items = api.pages("cleanrooms", "list_collaborations", "collaborationList", memberStatus=status)
+    return [c for c in items if c.get("memberStatus") == status]  # the filter, checked: moto ignores it
+
+
+def member(api, collaboration_id: str, account_id: str) -> dict | None:
+    """Our member entry in a collaboration: its `abilities` and `paymentConfiguration` (MemberSummary)."""
+    if api is None:
+        return None
+    members = api.pages("cleanrooms", "list_members", "memberSummaries", collaborationIdentifier=collaboration_id)
+    return next((m for m in members if m["accountId"] == account_id), None)
 
 
 def privacy_budget_templates(api, membership_id: str) -> list[dict]:
@@ -76,6 +93,21 @@ def privacy_budget_templates(api, membership_id: str) -> list[dict]:
         return []
     return api.pages("cleanrooms", "list_privacy_budget_templates", "privacyBudgetTemplateSummaries",
                      membershipIdentifier=membership_id)
+
+
+def access_budget_templates(api, membership_id: str) -> dict[str, list[str]]:
+    """Association ARN -> IDs of the ACCESS_BUDGET templates whose resourceArn names it.
+
+    DIFFERENTIAL_PRIVACY templates serve the whole collaboration and name no resource: left out.
+    """
+    found: dict[str, list[str]] = {}
+    for summary in privacy_budget_templates(api, membership_id):
+        if summary["privacyBudgetType"] != "ACCESS_BUDGET":
+            continue
+        template = api.call("cleanrooms", "get_privacy_budget_template", membershipIdentifier=membership_id,
+                            privacyBudgetTemplateIdentifier=summary["id"])["privacyBudgetTemplate"]
+        found.setdefault(template["parameters"]["accessBudget"]["resourceArn"], []).append(summary["id"])
+    return found
 
 
 def ml_configuration(api, membership_id: str) -> dict | None:

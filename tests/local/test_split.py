@@ -352,4 +352,4 @@ def test_the_default_mapping_splits_every_table_completely(tmp_path):
         assert data.column_names == [*by_table[table].columns, "id_bucket"]
         assert rows(data, by_table[table].columns) == raw_rows(raw, by_table[table].columns), table
     assert len(by_table["IBE_04_B"].columns) == 16  # 15 attributes, no key row in the mapping: key added
-    assert len(by_table["MIACS_02_A"].columns) == 100  # + id_bucket: one over the Clean Rooms limit
+    assert len(by_table["MIACS_02_A"].columns) == 100  # + id_bucket: exactly the Clean Rooms allow-list limit
