@@ -1,0 +1,167 @@
+"""Lake Formation: who can read a table (stage 8) and the grant_lake_formation plan, against moto.
+
+moto's Glue does not apply the database's CreateTableDefaultPermissions to new
+tables as Lake Formation does (IAM_ALLOWED_PRINCIPALS gets ALL on each new table,
+GetDataLakeSettings documentation); tests that need that default grant it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from flywheel_lib import changes
+from flywheel_lib.aws import glue_catalog
+from flywheel_lib.aws import lakeformation as lf
+from flywheel_lib.aws.lakeformation_grants import plan_grants
+from flywheel_lib.config import load_settings
+from flywheel_lib.errors import ConfigError
+from flywheel_lib.local.catalog import CatalogEntry
+
+from .conftest import ACCOUNT
+
+READER = f"arn:aws:iam::{ACCOUNT}:role/cleanrooms-glue-s3-access"
+RUNNER = f"arn:aws:iam::{ACCOUNT}:role/omc_flywheel-dev-glue-role"
+ROOT = "s3://omc-flywheel-data-us-east-1-dev/omc_cleanroom_data/split_part"
+
+
+def entry(name: str, dataset: str = "infobase_attributes", location: str = "") -> CatalogEntry:
+    table = name.removeprefix("part_").upper()
+    return CatalogEntry(name=name, run_id="r1", dataset=dataset, source_table=table,
+                        location=location or f"{ROOT}/{dataset}/{table}/2026-10-01__r1",
+                        snapshot_dt="2026-10-01", columns=[("customer_user_id", "string"), ("x", "int")],
+                        row_count=10, state="published")
+
+
+@pytest.fixture
+def catalog(aws, settings):
+    """Two published tables in the main database and one staged; returns every entry."""
+    entries = {settings.database_name: [entry("part_ibe_01"), entry("part_addressable_ids", "addressable_ids")],
+               settings.staging_database: [entry("part_ibe_01")]}
+    for database, tables in entries.items():
+        glue_catalog.ensure_database(aws, database)
+        for item in tables:
+            glue_catalog.put_table(aws, database, item)
+    return [e for tables in entries.values() for e in tables]
+
+
+def grant(aws, principal: str, resource: dict, permissions: list[str]) -> None:
+    aws.call("lakeformation", "grant_permissions", Principal={"DataLakePrincipalIdentifier": principal},
+             Resource=resource, Permissions=permissions)
+
+
+def apply(aws, settings, tables, runner=RUNNER) -> list[changes.Change]:
+    plan = plan_grants(lf.read_state(aws), settings, runner, READER, tables)
+    return changes.apply(changes.PacedApi(aws, sleep=lambda _: None), plan)
+
+
+def test_a_table_iam_allowed_principals_hold_all_on_is_readable_through_iam_alone(aws, settings, catalog):
+    main = settings.database_name
+    grant(aws, lf.IAM_ALLOWED, lf.table_resource(main, "part_ibe_01"), ["ALL"])  # the hybrid default
+    state = lf.read_state(aws)
+    assert state.iam_default_kept()  # moto's (and a new account's) settings keep the IAM-only default
+    iam = lf.access(state, READER, main, catalog[0])
+    assert iam.ready and iam.how.startswith("IAM only") and not state.registered
+    missing = lf.access(state, READER, main, catalog[1])
+    assert not missing.ready and missing.missing.startswith(f"no SELECT or DESCRIBE for {READER}")
+
+
+def test_a_grant_reads_only_on_a_registered_location(aws, settings, catalog):
+    main = settings.database_name
+    grant(aws, READER, lf.table_resource(main), ["SELECT"])  # TableWildcard: every table of main
+    grant(aws, READER, lf.table_resource(main, "part_ibe_01"), ["DESCRIBE"])
+    state = lf.read_state(aws)
+    assert lf.access(state, READER, main, catalog[1]).missing.startswith("no DESCRIBE")
+    unregistered = lf.access(state, READER, main, catalog[0])
+    assert not unregistered.ready and "is not registered with Lake Formation" in unregistered.missing
+    aws.call("lakeformation", "register_resource", ResourceArn=lf.s3_arn(ROOT), UseServiceLinkedRole=True)
+    assert lf.access(lf.read_state(aws), READER, main, catalog[0]) == lf.Access("Lake Formation grant", True)
+
+
+def test_all_on_the_table_counts_as_select_and_describe(aws, settings, catalog):
+    grant(aws, READER, lf.table_resource(settings.database_name, "part_ibe_01"), ["ALL"])
+    aws.call("lakeformation", "register_resource", ResourceArn=lf.s3_arn(ROOT))
+    assert lf.access(lf.read_state(aws), READER, settings.database_name, catalog[0]).ready
+
+
+def test_a_column_subset_is_not_the_whole_table():
+    listed = {"Principal": {"DataLakePrincipalIdentifier": READER}, "Permissions": ["SELECT", "DESCRIBE"],
+              "Resource": {"TableWithColumns": {"DatabaseName": "db", "Name": "part_ibe_01",
+                                                "ColumnWildcard": {"ExcludedColumnNames": ["x"]}}}}
+    state = lf.LakeState(registered=[lf.s3_arn(ROOT)], grants=[listed])
+    assert not lf.access(state, READER, "db", entry("part_ibe_01")).ready
+    listed["Resource"]["TableWithColumns"]["ColumnWildcard"] = {}
+    assert lf.access(state, READER, "db", entry("part_ibe_01")).ready
+
+
+def test_locations_cover_whole_path_segments_only():
+    assert lf.covers("arn:aws:s3:::bucket/data", "s3://bucket/data/t/v1")
+    assert lf.covers("arn:aws:s3:::bucket", "s3://bucket/data")
+    assert not lf.covers("arn:aws:s3:::bucket/data", "s3://bucket/database/t")
+
+
+def test_grant_plan_registers_grants_and_a_second_apply_changes_nothing(aws, settings, catalog):
+    outcome = apply(aws, settings, catalog)
+    actions = {(c.kind, c.name): c.action for c in outcome}
+    assert [c.action for c in outcome if c.kind == "data location"] == ["create", "create"]
+    assert actions[("grant", f"Clean Rooms on every table of {settings.database_name}")] == "create"
+    assert actions[("grant", f"runner on database {settings.staging_database}")] == "create"
+    assert {c.status for c in outcome} == {"applied"}
+    state = lf.read_state(aws)
+    assert sorted(state.registered) == [lf.s3_arn(f"{ROOT}/addressable_ids"), lf.s3_arn(f"{ROOT}/infobase_attributes")]
+    assert all(lf.access(state, READER, settings.database_name, e).ready for e in catalog[:2])
+    assert state.held(RUNNER, lf.table_resource(settings.staging_database)) == {
+        "SELECT", "DESCRIBE", "INSERT", "ALTER", "DROP"}
+    assert state.held(RUNNER, {"DataLocation": {"ResourceArn": lf.s3_arn(f"{ROOT}/addressable_ids")}}) == {
+        "DATA_LOCATION_ACCESS"}
+    again = plan_grants(state, settings, RUNNER, READER, catalog)
+    assert {c.action for c in again} == {"unchanged"} and len(again) == len(outcome)
+
+
+def test_only_missing_permissions_are_granted_and_a_covering_location_is_kept(aws, settings, catalog):
+    bucket = "arn:aws:s3:::omc-flywheel-data-us-east-1-dev"
+    aws.call("lakeformation", "register_resource", ResourceArn=bucket)
+    grant(aws, RUNNER, {"Database": {"Name": settings.database_name}}, ["DESCRIBE", "ALTER"])
+    grant(aws, READER, lf.table_resource(settings.database_name), ["ALL"])
+    plan = plan_grants(lf.read_state(aws), settings, RUNNER, READER, catalog)
+    by_name = {c.name: c for c in plan}
+    runner_main = by_name[f"runner on database {settings.database_name}"]
+    assert runner_main.action == "update" and runner_main.steps[0].params["Permissions"] == ["CREATE_TABLE", "DROP"]
+    assert by_name[f"Clean Rooms on every table of {settings.database_name}"].action == "unchanged"
+    locations = [c for c in plan if c.kind == "data location"]
+    assert {c.action for c in locations} == {"unchanged"} and bucket in locations[0].reason
+    assert by_name[f"runner on location {bucket}"].action == "create"  # granted where it is registered
+
+
+def test_a_table_outside_the_output_roots_is_shown_blocked(aws, settings, catalog):
+    stray = entry("part_old", location="s3://elsewhere-bucket/old/part_old")
+    plan = plan_grants(lf.read_state(aws), settings, RUNNER, READER, catalog + [stray])
+    (blocked,) = [c for c in plan if c.action == "blocked"]
+    assert blocked.name == stray.location and "outside the output roots" in blocked.reason
+
+
+def test_register_that_meets_an_existing_registration_goes_on(aws, settings, catalog):
+    plan = plan_grants(lf.read_state(aws), settings, RUNNER, READER, catalog)
+    aws.call("lakeformation", "register_resource", ResourceArn=lf.s3_arn(f"{ROOT}/addressable_ids"))  # a race
+    outcome = changes.apply(changes.PacedApi(aws, sleep=lambda _: None), plan)
+    assert {c.status for c in outcome} == {"applied"}
+
+
+def test_grant_requests_are_checked_against_the_model(settings):
+    plan = plan_grants(lf.LakeState(), settings, "", READER, [])  # an empty principal identifier
+    with pytest.raises(changes.api_rules.InvalidRequest, match="DataLakePrincipalIdentifier"):
+        changes.validate(plan)
+
+
+@pytest.mark.parametrize("caller, principal", [
+    ("arn:aws:sts::123456789012:assumed-role/flywheel-runner/i-0abc", "arn:aws:iam::123456789012:role/flywheel-runner"),
+    ("arn:aws:iam::123456789012:user/moto", "arn:aws:iam::123456789012:user/moto"),
+    ("arn:aws:sts::123456789012:user/moto", "arn:aws:iam::123456789012:user/moto"),
+])
+def test_the_caller_as_a_lake_formation_principal(caller, principal):
+    assert lf.principal_arn(caller) == principal
+
+
+def test_runner_role_arn_setting_is_validated():
+    assert load_settings("dev", environ={"FLYWHEEL_RUNNER_ROLE_ARN": RUNNER}).runner_role_arn == RUNNER
+    with pytest.raises(ConfigError, match="runner_role_arn"):
+        load_settings("dev", environ={"FLYWHEEL_RUNNER_ROLE_ARN": "flywheel-runner"})
