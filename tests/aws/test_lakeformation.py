@@ -13,9 +13,15 @@ from flywheel_lib import changes
 from flywheel_lib.aws import glue_catalog
 from flywheel_lib.aws import lakeformation as lf
 from flywheel_lib.aws.lakeformation_grants import plan_grants
+from flywheel_lib.cleanrooms import operations as ops
+from flywheel_lib.cleanrooms import report as cr_report
 from flywheel_lib.config import load_settings
 from flywheel_lib.errors import ConfigError
 from flywheel_lib.local.catalog import CatalogEntry
+
+from cleanrooms.fake_cleanrooms import FakeCleanRooms
+from cleanrooms.test_operations import COLLABORATION, MEMBERSHIP, PROVIDERS, RECEIVERS
+from cleanrooms.test_report import context
 
 from .conftest import ACCOUNT
 
@@ -165,3 +171,29 @@ def test_runner_role_arn_setting_is_validated():
     assert load_settings("dev", environ={"FLYWHEEL_RUNNER_ROLE_ARN": RUNNER}).runner_role_arn == RUNNER
     with pytest.raises(ConfigError, match="runner_role_arn"):
         load_settings("dev", environ={"FLYWHEEL_RUNNER_ROLE_ARN": "flywheel-runner"})
+
+
+def test_stage_8_counts_a_missing_grant_as_not_ready_and_says_why(aws, settings, tmp_path):
+    fake = FakeCleanRooms()
+    fake.collaborations[COLLABORATION] = {"id": COLLABORATION, "name": "Flywheel", "memberStatus": "ACTIVE",
+                                          "membershipId": MEMBERSHIP, "members": []}
+    ctx = context(fake, ["part_ibe_01", "part_ibe_02"])  # tables at s3://b/<name>
+    changes.apply(ctx.api, ops.configure_tables(ctx, PROVIDERS))
+    changes.apply(ctx.api, ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS))
+    aws.call("lakeformation", "register_resource", ResourceArn="arn:aws:s3:::b")
+    grant(aws, READER, lf.table_resource(settings.database_name, "part_ibe_01"), ["SELECT", "DESCRIBE"])
+    lake = lf.TableAccess(lf.read_state(aws), READER, settings.database_name)
+    report = cr_report.build(ctx, MEMBERSHIP, lake)
+    rows = {t["table"]: t for t in report.tables}
+    assert rows["part_ibe_01"]["ready_for_analysis"] and rows["part_ibe_01"]["lf_ready"]
+    assert rows["part_ibe_02"]["association_exists"] and not rows["part_ibe_02"]["ready_for_analysis"]
+    assert rows["part_ibe_02"]["lf_missing"].startswith(f"no SELECT or DESCRIBE for {READER}")
+    assert any(n.startswith("Lake Formation: 1 registered location(s)") for n in report.notes)
+    with open(cr_report.write(report, tmp_path)["tables"]) as handle:
+        assert "lf_missing" in handle.readline()
+
+
+def test_locally_lake_formation_is_not_applicable(tmp_path):
+    settings = load_settings("local", environ={"FLYWHEEL_DATA_ROOT": str(tmp_path)})
+    lake = lf.table_access(settings, None, READER)
+    assert lake.of(entry("part_ibe_01")) == lf.Access("not applicable (local backend: no Lake Formation)", True)
