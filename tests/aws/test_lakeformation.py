@@ -12,7 +12,8 @@ import pytest
 from flywheel_lib import changes
 from flywheel_lib.aws import glue_catalog
 from flywheel_lib.aws import lakeformation as lf
-from flywheel_lib.aws.lakeformation_grants import plan_grants
+from flywheel_lib.aws.backend import AwsBackend
+from flywheel_lib.aws.lakeformation_grants import LakeGrants, plan_grants
 from flywheel_lib.cleanrooms import operations as ops
 from flywheel_lib.cleanrooms import report as cr_report
 from flywheel_lib.config import load_settings
@@ -197,3 +198,12 @@ def test_locally_lake_formation_is_not_applicable(tmp_path):
     settings = load_settings("local", environ={"FLYWHEEL_DATA_ROOT": str(tmp_path)})
     lake = lf.table_access(settings, None, READER)
     assert lake.of(entry("part_ibe_01")) == lf.Access("not applicable (local backend: no Lake Formation)", True)
+
+
+def test_the_operation_context_plans_and_applies_in_process(aws, settings, catalog):
+    operation = LakeGrants(settings, AwsBackend(settings, aws=aws), "grant_lake_formation", "t1")
+    assert operation.runner == f"arn:aws:iam::{ACCOUNT}:user/moto"  # the caller, as moto's STS names it
+    assert operation.reader == READER and len(operation.tables) == 3
+    outcome = operation.apply(operation.plan(), True)  # PlannedOperation.apply, as the notebook calls it
+    assert set(outcome.status) == {"applied"}
+    assert {c.action for c in operation.plan()} == {"unchanged"}
