@@ -84,12 +84,14 @@ def location_changes(state: lf.LakeState, roots: list[str], tables: list, partit
                                       "ResourceArn": covering, "UseServiceLinkedRole": True,
                                       "HybridAccessEnabled": True}, on_conflict=lambda api: {})]))
         arns.append(covering)
+    outside: dict[str, list[str]] = {}  # location -> the tables (main and staging) pointing there
     for entry in tables:
         if not any(lf.covers(lf.s3_arn(root), entry.location) for root in roots) \
                 and state.covering(entry.location) is None:
-            changes.append(Change("blocked", "data location", entry.location, f"{entry.name} points outside "
-                                  "the output roots and no registered location covers it: register it by hand "
-                                  "or re-register the table"))
+            outside.setdefault(entry.location, []).append(entry.name)
+    changes += [Change("blocked", "data location", location, f"{', '.join(sorted(set(names)))} point(s) outside "
+                       "the output roots and no registered location covers it: register it by hand or "
+                       "re-register the table") for location, names in sorted(outside.items())]
     return changes, list(dict.fromkeys(arns))
 
 

@@ -141,7 +141,7 @@ def test_only_missing_permissions_are_granted_and_a_covering_location_is_kept(aw
 
 def test_a_table_outside_the_output_roots_is_shown_blocked(aws, settings, catalog):
     stray = entry("part_old", location="s3://elsewhere-bucket/old/part_old")
-    plan = plan_grants(lf.read_state(aws), settings, RUNNER, READER, catalog + [stray])
+    plan = plan_grants(lf.read_state(aws), settings, RUNNER, READER, catalog + [stray, stray])  # main, staging
     (blocked,) = [c for c in plan if c.action == "blocked"]
     assert blocked.name == stray.location and "outside the output roots" in blocked.reason
 
