@@ -75,6 +75,12 @@ class LakeState:
                     found |= set(grant.get("Permissions", []))
         return found
 
+    def grants_on(self, database: str) -> int:
+        """How many listed grants name the database or its tables (any principal)."""
+        where = (("Database", "Name"), ("Table", "DatabaseName"), ("TableWithColumns", "DatabaseName"))
+        return sum(any(g.get("Resource", {}).get(kind, {}).get(key) == database for kind, key in where)
+                   for g in self.grants)
+
     def covering(self, url: str) -> str | None:
         return next((arn for arn in sorted(self.registered) if covers(arn, url)), None)
 
@@ -167,8 +173,12 @@ class TableAccess:
             return [f"Lake Formation: not applicable ({self.reason})"]
         default = ("IAM_ALLOWED_PRINCIPALS keeps ALL on new tables (hybrid: IAM-only until granted)"
                    if self.state.iam_default_kept() else "new tables need Lake Formation grants")
-        return [f"Lake Formation: {len(self.state.registered)} registered location(s); {default}; "
-                f"checked for {self.principal}"]
+        notes = [f"Lake Formation: {len(self.state.registered)} registered location(s); {default}; "
+                 f"checked for {self.principal}"]
+        if not self.state.grants_on(self.database):  # ListPermissions is "filtered by the permissions of the caller"
+            notes.append(f"Lake Formation lists no grant on {self.database} to this caller: unless it is a data "
+                         "lake administrator, grants it may not see are reported missing")
+        return notes
 
 
 def table_access(settings, backend, role_arn: str) -> TableAccess:

@@ -194,6 +194,13 @@ def test_stage_8_counts_a_missing_grant_as_not_ready_and_says_why(aws, settings,
         assert "lf_missing" in handle.readline()
 
 
+def test_a_caller_that_sees_no_grant_is_told_why_everything_looks_missing(aws, settings, catalog):
+    lake = lf.TableAccess(lf.read_state(aws), READER, settings.database_name)
+    assert not lake.of(catalog[0]).ready and "data lake administrator" in lake.notes()[-1]
+    grant(aws, lf.IAM_ALLOWED, lf.table_resource(settings.database_name, "part_ibe_01"), ["ALL"])
+    assert len(lf.TableAccess(lf.read_state(aws), READER, settings.database_name).notes()) == 1
+
+
 def test_locally_lake_formation_is_not_applicable(tmp_path):
     settings = load_settings("local", environ={"FLYWHEEL_DATA_ROOT": str(tmp_path)})
     lake = lf.table_access(settings, None, READER)
