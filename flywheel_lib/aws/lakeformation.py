@@ -143,7 +143,12 @@ class Access:
 
 
 def access(state: LakeState, principal: str, database: str, entry) -> Access:
-    """Can `principal` SELECT and DESCRIBE the catalog table `entry` of `database`?"""
+    """Can `principal` SELECT and DESCRIBE the catalog table `entry` of `database`?
+
+    Hybrid-mode opt-ins (ListLakeFormationOptIns) are not read: a principal opted in on
+    an IAM-only table needs grants after all. grant_lake_formation grants them, so once
+    it has run the answer holds either way.
+    """
     resource = table_resource(database, entry.name)
     if ALL in state.held(IAM_ALLOWED, resource):  # hybrid: the IAM-only default is kept on this table
         return Access(f"IAM only ({IAM_ALLOWED} holds ALL)", True)
