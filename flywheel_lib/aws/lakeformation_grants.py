@@ -23,6 +23,8 @@ Only missing permissions are granted; nothing is revoked.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from ..backend import get_backend
 from ..changes import Change, PlannedOperation, Step
 from ..cleanrooms.context import operation_context
@@ -131,11 +133,14 @@ class LakeGrants(PlannedOperation):
     def plan(self) -> list[Change]:
         return plan_grants(self.state(), self.settings, self.runner, self.reader, self.tables, self.partition)
 
-    def principals(self) -> dict:
-        return {"refresh runner": self.runner + ("" if self.settings.runner_role_arn else " (the caller)"),
-                "Clean Rooms role": self.reader, "main database": self.settings.database_name,
-                "staging database": self.settings.staging_database,
-                "tables seen": len(self.tables)}
+    def principals(self) -> pd.DataFrame:
+        """Who is granted what, shown before the plan."""
+        rows = [("environment", self.settings.env),
+                ("refresh runner", self.runner + ("" if self.settings.runner_role_arn else " (the caller)")),
+                ("Clean Rooms role", self.reader), ("main database", self.settings.database_name),
+                ("staging database", self.settings.staging_database),
+                ("part_* tables (main and staging)", len(self.tables))]
+        return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
 
 def open_grants(env: str = "", run_id: str = "") -> LakeGrants:

@@ -211,6 +211,7 @@ def test_the_operation_context_plans_and_applies_in_process(aws, settings, catal
     operation = LakeGrants(settings, AwsBackend(settings, aws=aws), "grant_lake_formation", "t1")
     assert operation.runner == f"arn:aws:iam::{ACCOUNT}:user/moto"  # the caller, as moto's STS names it
     assert operation.reader == READER and len(operation.tables) == 3
+    assert operation.principals().loc["refresh runner", "value"].endswith("user/moto (the caller)")
     outcome = operation.apply(operation.plan(), True)  # PlannedOperation.apply, as the notebook calls it
     assert set(outcome.status) == {"applied"}
     assert {c.action for c in operation.plan()} == {"unchanged"}
