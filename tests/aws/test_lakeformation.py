@@ -16,6 +16,7 @@ from flywheel_lib.aws.backend import AwsBackend
 from flywheel_lib.aws.lakeformation_grants import LakeGrants, plan_grants
 from flywheel_lib.cleanrooms import operations as ops
 from flywheel_lib.cleanrooms import report as cr_report
+from flywheel_lib.cleanrooms.context import operation_context
 from flywheel_lib.config import load_settings
 from flywheel_lib.errors import ConfigError
 from flywheel_lib.local.catalog import CatalogEntry
@@ -215,3 +216,14 @@ def test_the_operation_context_plans_and_applies_in_process(aws, settings, catal
     outcome = operation.apply(operation.plan(), True)  # PlannedOperation.apply, as the notebook calls it
     assert set(outcome.status) == {"applied"}
     assert {c.action for c in operation.plan()} == {"unchanged"}
+
+
+def test_stage_8_on_aws_reads_lake_formation_for_the_association_role(aws, settings, catalog):
+    """The notebook's calls, in process: the published tables, the Clean Rooms role, moto's Lake Formation."""
+    backend = AwsBackend(settings, aws=aws)
+    cleanrooms = operation_context(settings, backend)
+    grant(aws, lf.IAM_ALLOWED, lf.table_resource(settings.database_name, "part_addressable_ids"), ["ALL"])
+    report = cr_report.build(cleanrooms, "", lf.table_access(settings, backend, cleanrooms.role_arn))
+    rows = {t["table"]: t for t in report.tables}
+    assert rows["part_addressable_ids"]["lake_formation"].startswith("IAM only")
+    assert not rows["part_ibe_01"]["lf_ready"] and READER in rows["part_ibe_01"]["lf_missing"]
