@@ -196,6 +196,9 @@ def apply(api: PacedApi, changes: list[Change]) -> list[Change]:
     return changes
 
 
+_apply_all = apply  # for PlannedOperation.apply, whose (public) parameter is named apply
+
+
 def _run_step(api: PacedApi, step: Step, refs: dict) -> str:
     params = _resolve(step.params, refs)
     note = ""
@@ -260,7 +263,7 @@ class PlannedOperation:
             raise ConfigError(f"applying needs the AWS backend: {self.needs_aws}", setting="env",
                               hint="Run with --env dev or --env prod")
         try:
-            apply(self.api, changes)  # the module's function: a method name does not shadow it here
+            _apply_all(self.api, changes)  # the module's function: the parameter `apply` hides its name here
         finally:
             outcome = table(changes)
             self._save("outcome", outcome)

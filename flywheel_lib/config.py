@@ -33,6 +33,7 @@ OVERRIDES = {
     "runs_dir": "FLYWHEEL_RUNS_DIR",
     "mapping_path": "FLYWHEEL_MAPPING",
     "membership_id": "CLEAN_ROOMS_MEMBERSHIP_ID",
+    "runner_role_arn": "FLYWHEEL_RUNNER_ROLE_ARN",
 }
 
 _PATTERNS = {
@@ -47,6 +48,8 @@ _PATTERNS = {
     "aws_profile": (r"[\w.+=,@-]*", "an AWS profile name"),
     "membership_id": (r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?",
                       "a Clean Rooms membership ID (a lower-case UUID)"),
+    "runner_role_arn": (r"(arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512})?",
+                        "an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"),
 }
 
 
@@ -69,6 +72,7 @@ class Settings:
     aws_profile: str
     retention_months: int
     membership_id: str  # our Clean Rooms membership, for the cr_rpt stage; empty: not reported
+    runner_role_arn: str  # who runs the refresh, for grant_lake_formation; empty: the caller
     runs_dir: str
     mapping_path: str
     sources: dict = field(default_factory=dict, compare=False, repr=False)
@@ -117,6 +121,7 @@ def load_settings(env: str | None = None, environ: dict | None = None) -> Settin
     values.setdefault("mapping_path", "")
     values.setdefault("staging_database", "")
     values.setdefault("membership_id", "")
+    values.setdefault("runner_role_arn", "")
     for name, variable in OVERRIDES.items():
         if environ.get(variable):
             values[name] = environ[variable]

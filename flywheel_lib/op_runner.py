@@ -6,7 +6,7 @@
 Parameters are checked against the notebook's own parameters cell before
 anything runs: unknown names, and values that do not parse as the default's
 type, are one-line errors (exit 2). The record goes to
-`<runs dir>/<cleanrooms|glue>/<op>/<run id>/`: the executed notebook and its HTML,
+`<runs dir>/<cleanrooms|glue|lakeformation>/<op>/<run id>/`: the executed notebook and its HTML,
 plan.csv (and outcome.csv when applied), and manifest.json.
 """
 
@@ -33,6 +33,8 @@ OPS = {
     "ml_configuration": ("cleanrooms", "the membership's Clean Rooms ML output configuration"),
     "remove_associations": ("cleanrooms", "privacy budget templates, association rules and associations removed"),
     "deploy_glue_jobs": ("glue", "the split job script and modules on S3, the two Glue job definitions"),
+    "grant_lake_formation": ("lakeformation", "data locations registered; Lake Formation grants to the runner "
+                             "and the Clean Rooms role"),
 }
 RESERVED = ("env", "run_id", "apply")
 

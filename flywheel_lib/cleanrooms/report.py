@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..aws import lakeformation
 from ..aws.errors import AwsNotFound
 from . import operations as ops
 from . import state
@@ -27,6 +28,7 @@ TABLE_COLUMNS = [
     "analysis_method", "analysis_rule", "providers", "association", "association_exists",
     "association_rule", "result_receivers", "missing", "ready_for_analysis", "planned",
 ]
+TABLE_COLUMNS += lakeformation.REPORT_COLUMNS  # can the Clean Rooms role SELECT/DESCRIBE it (Lake Formation)
 IDENTITY_COLUMNS = ["association", "id_namespace_arn", "id_namespace", "type", "input_source", "schema_mapping",
                     "mapped_fields"]
 
@@ -49,7 +51,10 @@ class CleanRoomsReport:
                 "collaboration": self.collaboration.get("name")}
 
 
-def build(ctx: ops.OpContext, membership_id: str = "") -> CleanRoomsReport:
+def build(ctx: ops.OpContext, membership_id: str = "", lake: lakeformation.TableAccess | None = None
+          ) -> CleanRoomsReport:
+    """`lake`: the Clean Rooms role's Lake Formation access (lakeformation.table_access); None: not checked."""
+    lake = lake or lakeformation.TableAccess(None, "", "", "not checked")
     configured = state.configured_tables(ctx.api)
     associations = state.associations(ctx.api, membership_id) if membership_id and ctx.api else {}
     planned = _planned(ctx, membership_id) if ctx.api is None else {}
@@ -75,6 +80,8 @@ def build(ctx: ops.OpContext, membership_id: str = "") -> CleanRoomsReport:
             "ready_for_analysis": not missing,
             "planned": planned.get(entry.name, ""),
         })
+        access = lake.of(entry).columns()  # a missing Lake Formation grant is not ready
+        rows[-1].update(access, ready_for_analysis=rows[-1]["ready_for_analysis"] and access["lf_ready"])
     report = CleanRoomsReport(ctx.settings.env, membership_id, rows)
     if ctx.api is None:
         report.notes.append("local backend: no Clean Rooms; 'planned' says what configure_tables and "
@@ -85,6 +92,7 @@ def build(ctx: ops.OpContext, membership_id: str = "") -> CleanRoomsReport:
     else:
         _collaboration(ctx.api, membership_id, report)
         report.identity = _identity(ctx.api, membership_id)
+    report.notes += lake.notes()
     return report
 
 
