@@ -11,7 +11,9 @@ from datetime import datetime, timezone
 
 COLOURS = {"succeeded": "#2e7d32", "done_earlier": "#5b9a5e", "failed": "#c62828",
            "blocked": "#d35400", "interrupted": "#7b3fa0", "running": "#1565c0",
-           "pending": "#8a8a8a", "skipped": "#b0b0b0", "error": "#c62828", "warning": "#b26a00"}
+           "pending": "#8a8a8a", "skipped": "#b0b0b0", "error": "#c62828", "warning": "#b26a00",
+           # an operation's changes after --apply (changes.Change.status)
+           "applied": "#2e7d32", "not attempted": "#8a8a8a", "nothing to do": "#9e9e9e"}
 
 def _e(value) -> str:
     return html.escape("" if value is None else str(value))
