@@ -31,6 +31,11 @@ def depths(upstream: dict[str, list[str]]) -> dict[str, int]:
     return found
 
 
+def _status_line(status) -> list[str]:
+    """A stage that did not succeed says so in its box too (colour alone does not print in grey)."""
+    return [] if status in ("succeeded", "done_earlier") else [f"[{str(status).replace('_', ' ')}]"]
+
+
 def layout(stages: dict[str, dict]) -> dict | None:
     """Nodes (box, label lines, colour) and edges (SVG paths) of the stage graph; None without stages."""
     if not stages:
@@ -38,8 +43,8 @@ def layout(stages: dict[str, dict]) -> dict | None:
     known = {s.name: s for s in REFRESH}
     upstream = {n: list(e.get("upstream") or (known[n].upstream if n in known else ())) for n, e in stages.items()}
     column = depths(upstream)
-    lines = {n: textwrap.wrap(e.get("produces") or (known[n].produces if n in known else ""), WRAP)[:3]
-             for n, e in stages.items()}
+    lines = {n: _status_line(e.get("status")) + textwrap.wrap(
+        e.get("produces") or (known[n].produces if n in known else ""), WRAP)[:3] for n, e in stages.items()}
     node_height = 30 + LINE_HEIGHT * max(len(v) for v in lines.values())
     rows: dict[int, int] = {}
     nodes = {}

@@ -25,6 +25,7 @@ MONITOR_REPORT = "data_monitor_rpt/data_monitor_report.json"
 SHOWN = {"run_id", "month", "env", "status", "started_at", "ended_at", "duration_s", "parameters",
          "snapshots", "invocations", "stages", "files", "code", "packages", "user", "host",
          "operation", "serving"}
+FOLDED = {"settings"}  # shown closed: long, and the same every month
 
 
 def _size(n: int) -> str:
@@ -159,7 +160,7 @@ def _checksums(manifest: dict) -> list[tuple[str, int, str]]:
 
 def _other_sections(manifest: dict) -> list[tuple[str, str]]:
     """Sections this page does not know (added by newer code): shown as recorded, not dropped."""
-    return [(key, json.dumps(value, indent=1, default=str, sort_keys=True)[:20_000])
+    return [(key, json.dumps(value, indent=1, default=str, sort_keys=True)[:20_000], key not in FOLDED)
             for key, value in manifest.items() if key not in SHOWN]
 
 

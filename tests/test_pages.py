@@ -52,7 +52,7 @@ def test_the_run_page_draws_the_stage_graph_coloured_by_status(tmp_path):
     fills = {a["fill"] for t, a in page.tags if t == "rect" and "rx" in a and a.get("class") != "bar"}
     assert {"#2e7d32", "#c62828", "#d35400"} <= fills  # succeeded, failed, blocked
     assert "the 27 infobase tables split per the mapping" in page.text
-    assert "glue_ready · failed" in page.text
+    assert "glue_ready [failed]" in page.text and "er_table [blocked]" in page.text
 
 
 # ---- plans -----------------------------------------------------------------------------
