@@ -1,9 +1,8 @@
 """The Jinja2 environment of the review pages: templates in flywheel_lib/templates/, autoescaped.
 
 Templates hold the markup (a designer can open and edit them); review.py,
-history.py and the other page modules only build the values they show. Every
-value is escaped by Jinja2's autoescaping; the only markup passed in is SVG
-that timeline.py builds with its own escaping (marked with `Markup`).
+history.py, timeline.py and lineage.py only build the values they show (SVG
+geometry included). Every value is escaped by Jinja2's autoescaping.
 """
 
 from __future__ import annotations

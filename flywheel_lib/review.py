@@ -14,10 +14,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from markupsafe import Markup
-
 from . import lineage, month_changes, pages, plan_text
-from .timeline import by_invocation, timeline_bars, timeline_svg, took, when
+from .timeline import by_invocation, timeline_bars, timeline_layout, took, when
 
 PAGE = "index.html"
 MONITOR_REPORT = "data_monitor_rpt/data_monitor_report.json"
@@ -112,7 +110,7 @@ def _timeline(manifest: dict, now: datetime) -> list[dict]:
     bars = timeline_bars(manifest, now)
     groups = [g for g in by_invocation(bars, manifest.get("invocations", [])) if g] if bars else []
     return [{"label": f"Invocation {n} of {len(groups)}: " if len(groups) > 1 else "",
-             "start": when(group[0]["start"]), "svg": Markup(timeline_svg(group))}
+             "start": when(group[0]["start"]), "layout": timeline_layout(group)}
             for n, group in enumerate(groups, 1)]
 
 

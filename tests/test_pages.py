@@ -224,6 +224,6 @@ def test_sections_this_page_does_not_know_are_shown_escaped(tmp_path):
 def test_templates_are_package_data_a_designer_can_open():
     folder = Path(pages.__file__).parent / "templates"
     names = sorted(p.name for p in folder.iterdir())
-    assert {"run.html.j2", "runs.html.j2", "history.html.j2", "lineage.svg.j2", "review.css"} <= set(names)
+    assert {"run.html.j2", "runs.html.j2", "history.html.j2", "lineage.svg.j2", "timeline.svg.j2", "changes.html.j2", "review.css"} <= set(names)
     assert pages.environment().autoescape is True
     assert str(pages.wrappable("a_b/<c>")) == "a_<wbr>b/<wbr>&lt;c&gt;"
