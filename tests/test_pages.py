@@ -227,3 +227,13 @@ def test_templates_are_package_data_a_designer_can_open():
     assert {"run.html.j2", "runs.html.j2", "history.html.j2", "lineage.svg.j2", "timeline.svg.j2", "changes.html.j2", "review.css"} <= set(names)
     assert pages.environment().autoescape is True
     assert str(pages.wrappable("a_b/<c>")) == "a_<wbr>b/<wbr>&lt;c&gt;"
+
+
+def test_no_month_over_month_chart_of_zeros():
+    from flywheel_lib import display
+    from flywheel_lib.monitor import MonitorReport
+
+    same = [{"table": "part_a", "change": "rows", "before": 10, "now": 10, "delta": 0.0}]
+    assert display.month_over_month_chart(MonitorReport([], [], same, "2026-09/x", "")) is None
+    moved = [{**same[0], "now": 11, "delta": 10.0}]
+    assert display.month_over_month_chart(MonitorReport([], [], moved, "2026-09/x", "")) is not None
