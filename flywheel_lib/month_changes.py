@@ -13,6 +13,9 @@ from pathlib import Path
 
 PROFILE = "data_monitor_rpt/profile.json"
 TOP_NULL_MOVES = 10
+# Null-rate moves under a percentage point are counted, not listed: customers coming and going
+# shift every column's rate a little; a point or more is worth a look.
+MOVE = 0.01
 
 
 def _rate(profile: dict, column: str) -> float:
@@ -32,21 +35,22 @@ def compare(now: dict[str, dict], before: dict[str, dict]) -> dict:
     """Rows per table, columns added and removed, the largest null-rate moves (percentage points)."""
     tables = sorted(set(now) | set(before))
     rows = [_row_change(t, before.get(t), now.get(t)) for t in tables]
-    columns, moves = [], []
+    columns, moves, small = [], [], 0
     for table in (t for t in tables if t in now and t in before):
         was, is_ = before[table].get("columns") or [], now[table].get("columns") or []
         columns += [{"table": table, "change": "added", "column": c} for c in is_ if c not in was]
         columns += [{"table": table, "change": "removed", "column": c} for c in was if c not in is_]
         for column in (c for c in is_ if c in was):
             delta = _rate(now[table], column) - _rate(before[table], column)
-            if abs(delta) >= 0.0005:  # under 0.05 points: sampling noise, not a move
+            small += 0 < abs(delta) < MOVE
+            if abs(delta) >= MOVE:
                 moves.append({"table": table, "column": column, "before": _rate(before[table], column),
                               "now": _rate(now[table], column), "delta": delta})
     moves.sort(key=lambda m: (-abs(m["delta"]), m["table"], m["column"]))
     changed_rows = [r for r in rows if r["delta"] or r["note"]]
     return {"rows": rows, "changed_rows": len(changed_rows), "columns": columns,
-            "null_moves": moves[:TOP_NULL_MOVES], "null_moves_total": len(moves),
-            "nothing": not changed_rows and not columns and not moves,
+            "null_moves": moves[:TOP_NULL_MOVES], "null_moves_total": len(moves), "null_moves_small": small,
+            "nothing": not changed_rows and not columns and not moves and not small,
             "total_before": sum(r["before"] or 0 for r in rows), "total_now": sum(r["now"] or 0 for r in rows)}
 
 

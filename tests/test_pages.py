@@ -113,8 +113,8 @@ def profile(rows: int, nulls: dict, columns: list | None = None) -> dict:
 
 
 def test_changes_name_rows_columns_and_the_largest_null_moves():
-    before = {"part_a": profile(1000, {"x": 100, "y": 0}), "part_gone": profile(5, {})}
-    now = {"part_a": profile(1100, {"x": 330, "y": 0, "z": 1}), "part_new": profile(7, {})}
+    before = {"part_a": profile(1000, {"x": 100, "y": 0, "s": 10}), "part_gone": profile(5, {})}
+    now = {"part_a": profile(1100, {"x": 330, "y": 0, "s": 12, "z": 1}), "part_new": profile(7, {})}
     found = month_changes.compare(now, before)
     rows = {r["table"]: r for r in found["rows"]}
     assert (rows["part_a"]["before"], rows["part_a"]["now"], rows["part_a"]["delta"]) == (1000, 1100, 100)
@@ -122,6 +122,7 @@ def test_changes_name_rows_columns_and_the_largest_null_moves():
     assert rows["part_gone"]["note"] == "table gone" and rows["part_new"]["note"] == "new table"
     assert found["columns"] == [{"table": "part_a", "change": "added", "column": "z"}]
     assert [(m["column"], round(m["delta"], 3)) for m in found["null_moves"]] == [("x", 0.2)]
+    assert found["null_moves_small"] == 1  # s: 1.00% -> 1.09%, counted, not listed
     assert not found["nothing"]
     assert month_changes.compare(before, before)["nothing"]
 
