@@ -3,7 +3,7 @@
 Read from the run records under the runs directory: a run published its
 tables when its `glue_ready` stage succeeded (the ER table: `er_table`). Rows
 and columns come from the data monitor's profiles of that run, else from what
-`glue_ready` kept (published.csv) and the stages' scraps. Shown as
+`glue_ready` and `er_table` kept (published.csv, er_tables.csv) and their scraps. Shown as
 `<runs dir>/history.html` (linked from runs/index.html) and by
 `run_refresh.py --history [TABLE]`.
 """
@@ -48,7 +48,8 @@ def published_by(run_dir: Path, manifest: dict) -> list[dict]:
     """The tables this run published, each with its snapshot, time, rows and columns."""
     stages = manifest.get("stages") or {}
     profiles = _json(run_dir / "data_monitor_rpt" / "profile.json")
-    kept = _published_csv(run_dir / "glue_ready" / "published.csv")
+    kept = {**_published_csv(run_dir / "glue_ready" / "published.csv"),
+            **_published_csv(run_dir / "er_table" / "er_tables.csv")}
     datasets = (manifest.get("snapshots") or {}).get("datasets") or {}
     found = {}
     for stage, names in (("glue_ready", (stages.get("glue_ready", {}).get("scraps") or {}).get("published")),

@@ -50,7 +50,7 @@ def banner(manifest: dict) -> tuple[str, str, list[str]]:
     if named("blocked"):
         details.append(f"blocked (not run): {', '.join(named('blocked'))}")
     if status == "succeeded":
-        headline = (f"Succeeded: {len(named('succeeded', 'done_earlier'))} stages in "
+        headline = (f"Succeeded: {_count(named('succeeded', 'done_earlier'), 'stage')} in "
                     f"{took(manifest.get('duration_s'))}")
     elif status == "failed":
         headline = f"Failed at stage {', '.join(named('failed') or named('blocked')) or '?'}"

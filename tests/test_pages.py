@@ -173,7 +173,11 @@ def published_run(runs: Path, month: str, run_id: str, rows: int, status: str = 
     published = [{"table": t, "state": "published", "snapshot_dt": f"{month}-27", "run_id": run_id,
                   "data columns": cols, "rows": rows} for t, cols in (("part_addressable_ids", 6), ("part_ibe_01", 97))]
     profiles = {"part_ibe_01": profile(rows, {f"c{i}": 0 for i in range(97)})}
-    return write_run(runs, manifest, profiles, published)
+    run_dir = write_run(runs, manifest, profiles, published)
+    (run_dir / "er_table").mkdir()
+    (run_dir / "er_table" / "er_tables.csv").write_text(  # as er_table keeps it (display.catalog_table)
+        f"table,state,snapshot_dt,run_id,data columns,rows\npart_addressable_ids_er,staged,{month}-27,{run_id},2,{rows}\n")
+    return run_dir
 
 
 def test_history_lists_each_table_by_month(tmp_path, monkeypatch, capsys):
@@ -189,6 +193,7 @@ def test_history_lists_each_table_by_month(tmp_path, monkeypatch, capsys):
         ("2026-09", "20260928T020000Z", "2026-09-27", 1000, 98)]
     assert ibe[0]["delta"] == 40 and "delta" not in ibe[1]
     assert tables["part_addressable_ids"][0]["columns"] == 6  # from glue_ready's published.csv
+    assert (tables["part_addressable_ids_er"][0]["columns"], tables["part_addressable_ids_er"][0]["rows"]) == (2, 1040)
     page_path = history.write_page(runs)
     page = Page(page_path.read_text())
     assert "2026-10/20261029T020000Z/index.html" in page.targets and "index.html" in page.targets
