@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import records, review, runner
+from . import history, records, review, runner
 from .config import ENVIRONMENTS, load_settings
 from .errors import FlywheelError, RunLocked
 from .op_runner import OPS, run_operation
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --op: make the planned changes (without it the operation only plans)")
     add("--list", action="store_true",
         help="list every run of every month, newest first (as <runs dir>/index.html), then exit")
+    add("--history", nargs="?", const="", metavar="TABLE",
+        help="each published table (or only TABLE): which run published which snapshot, rows, columns")
     return parser
 
 
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args.verify)
         if args.list:
             return _list(args.env)
+        if args.history is not None:
+            history.print_history(load_settings(args.env).runs_dir, args.history, sys.stdout)
+            return runner.EXIT_OK
         if args.op:
             return run_operation(args.op, args.param, args.apply, load_settings(args.env), sys.stderr)[0]
         if args.param or args.apply:

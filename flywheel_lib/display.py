@@ -152,7 +152,7 @@ def bucket_spread_chart(profiles):
 
 def month_over_month_chart(report):
     rows = [r for r in report.month_over_month if r["change"] == "rows" and r["delta"] is not None]
-    if not rows:
+    if not any(r["delta"] for r in rows):  # no change: no chart of zeros (the run page says so)
         return None
     frame_ = pd.DataFrame([{"table": r["table"], "row change %": r["delta"]} for r in rows])
     return rows_chart(frame_, "table", "row change %", f"Rows vs {report.previous_run}")

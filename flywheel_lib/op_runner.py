@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from . import records
+from . import plan_text, records
 from .errors import RunError
 from .pipeline import Stage
 from .scheduler import Scheduler
@@ -108,6 +108,9 @@ def run_operation(op: str, given: list[str], apply: bool, settings, out):
     manifest.update(status=status, ended_at=records.utc_now(), duration_s=round(time.monotonic() - started, 1))
     run.save()
     error = manifest["stages"][op].get("error")
+    plan = plan_text.read(run_dir)
+    if plan is not None:  # where the command was typed, as `terraform plan` does
+        print("\n".join(plan_text.lines(plan)), file=out, flush=True)
     print(f"{op}: {status}" + (f": {error['evalue']}" if error else "") + f"; record {run_dir}", file=out,
           flush=True)
     return (0 if status == "succeeded" else 130 if status == "interrupted" else 1), run_dir

@@ -188,7 +188,7 @@ def _demo_snapshot(settings, month: str, request: Request) -> bool:
         return True
     from .synthetic import write_snapshot  # the generator needs pyarrow; only load it here
 
-    write_snapshot(settings.data_root, demo_snapshot_dt(month), request.demo_rows)
+    write_snapshot(settings.data_root, demo_snapshot_dt(month), request.demo_rows, monthly=True)
     return False
 
 

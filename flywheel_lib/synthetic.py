@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import drift
 from .errors import SnapshotError
 from .mapping import SOURCE_KEY, Mapping, load_mapping
 from .snapshots import DATASETS
@@ -62,9 +63,15 @@ def snapshot_dir(data_root: str | Path, dataset: str, snapshot_dt: str) -> Path:
 
 def write_snapshot(data_root, snapshot_dt: str, rows: int, *, seed: int = 42, mapping: Mapping | None = None,
                    files: int = 2, batch_rows: int = 50_000, datasets=DATASETS,
-                   overwrite: bool = False) -> WrittenSnapshot:
-    """Write `rows` customers for `snapshot_dt` into every dataset, each folder swapped in whole."""
+                   overwrite: bool = False, monthly: bool = False) -> WrittenSnapshot:
+    """Write `rows` customers for `snapshot_dt` into every dataset, each folder swapped in whole.
+
+    `monthly`: make consecutive months differ as real deliveries do (drift.py): some customers
+    leave and others join (so the count is `drift.customers(rows, snapshot_dt)`, not `rows`),
+    a few null rates move, now and then the addressable IDs gain or lose a column.
+    """
     _check_arguments(snapshot_dt, rows, seed, files, batch_rows, datasets)
+    first_row, rows = drift.customers(rows, snapshot_dt) if monthly else (0, rows)
     targets = {ds: snapshot_dir(data_root, ds, snapshot_dt) for ds in datasets}
     existing = [str(t) for t in targets.values() if t.exists()]
     if existing and not overwrite:
@@ -74,7 +81,8 @@ def write_snapshot(data_root, snapshot_dt: str, rows: int, *, seed: int = 42, ma
     written = {}
     for dataset, target in targets.items():
         specs = _specs(dataset, snapshot_dt, mapping)
-        written[dataset] = _write_dataset(target, specs, seed, rows, files, batch_rows)
+        specs = drift.vary(specs, dataset, snapshot_dt, _code_spec, _number_spec) if monthly else specs
+        written[dataset] = _write_dataset(target, specs, seed, (first_row, rows), files, batch_rows)
     return WrittenSnapshot(snapshot_dt, rows, written)
 
 
@@ -93,7 +101,7 @@ def _check_arguments(snapshot_dt, rows, seed, files, batch_rows, datasets) -> No
                             f"(got rows={rows}, files={files}, batch_rows={batch_rows}, seed={seed})")
 
 
-def _write_dataset(target: Path, specs: list[ColumnSpec], seed: int, rows: int,
+def _write_dataset(target: Path, specs: list[ColumnSpec], seed: int, rows: tuple[int, int],
                    files: int, batch_rows: int) -> list[str]:
     """Write into a hidden sibling, then swap it in, so readers never see half a snapshot."""
     staging = target.with_name(f".{target.name}.tmp")  # leading dot: readers skip it
@@ -113,12 +121,16 @@ def _write_dataset(target: Path, specs: list[ColumnSpec], seed: int, rows: int,
     return [str(target / name) for name in names]
 
 
-def _write_files(folder: Path, specs: list[ColumnSpec], seed: int, rows: int,
+def _write_files(folder: Path, specs: list[ColumnSpec], seed: int, rows: tuple[int, int],
                  files: int, batch_rows: int) -> list[str]:
-    """Spread the rows over the files in order, one batch in memory at a time."""
-    streams = [_stream(seed, spec.name) for spec in specs]
+    """Spread rows (first row number, count) over the files in order, one batch in memory at a time.
+
+    Each stream is moved to the first row, so a customer's values do not depend on who else is in
+    the snapshot."""
+    first_row, count = rows
+    streams = [_stream(seed, spec.name).advance(first_row * spec.per_row) for spec in specs]
     schema = pa.schema([pa.field(spec.name, spec.type) for spec in specs])
-    bounds = [rows * i // files for i in range(files + 1)]
+    bounds = [first_row + count * i // files for i in range(files + 1)]
     names = []
     for start, stop in zip(bounds, bounds[1:]):
         if stop == start:  # more files than rows: no empty files
@@ -322,13 +334,16 @@ def main(argv=None) -> None:
     parser.add_argument("--files", type=int, default=2, help="Parquet files per dataset")
     parser.add_argument("--mapping", help="split mapping CSV (default: the packaged one)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing snapshot")
+    parser.add_argument("--monthly", action="store_true",
+                        help="vary customers, null rates and columns by month, as real deliveries do")
     args = parser.parse_args(argv)
     data_root = args.data_root
     if not data_root:
         from .config import load_settings  # settings are read only when no root is given
         data_root = load_settings().data_root
     written = write_snapshot(data_root, args.snapshot_dt, args.rows, seed=args.seed, files=args.files,
-                             mapping=load_mapping(args.mapping), overwrite=args.overwrite)
+                             mapping=load_mapping(args.mapping), overwrite=args.overwrite,
+                             monthly=args.monthly)
     for dataset, paths in written.files.items():
         print(f"{dataset}: {written.rows} rows in {len(paths)} files under {Path(paths[0]).parent}")
 

@@ -2,20 +2,18 @@
 
 Pure functions. Stages that overlapped in time go on separate lanes, so a
 reviewer sees what ran in parallel; each attempt (resumes included) is a bar.
+templates/timeline.svg.j2 draws the layout as inline SVG.
 """
 
 from __future__ import annotations
 
-import html
 from datetime import datetime, timezone
 
 COLOURS = {"succeeded": "#2e7d32", "done_earlier": "#5b9a5e", "failed": "#c62828",
            "blocked": "#d35400", "interrupted": "#7b3fa0", "running": "#1565c0",
-           "pending": "#8a8a8a", "skipped": "#b0b0b0", "error": "#c62828", "warning": "#b26a00"}
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
-
+           "pending": "#8a8a8a", "skipped": "#b0b0b0", "error": "#c62828", "warning": "#b26a00",
+           # an operation's changes after --apply (changes.Change.status)
+           "applied": "#2e7d32", "not attempted": "#8a8a8a", "nothing to do": "#9e9e9e"}
 
 def parse_time(value) -> datetime | None:
     try:
@@ -95,21 +93,20 @@ def place_label(texts: list[str], left: float, limit: float, floor: float) -> tu
     return texts[-1][: max(int((limit - left) / 6.8) - 1, 0)] + "…", left
 
 
-def timeline_svg(bars: list[dict], width: int = 1000) -> str:
-    """Inline SVG: time axis, one rect per bar on its lane, labels alternating above/below."""
+def timeline_layout(bars: list[dict], width: int = 1000) -> dict:
+    """Geometry of the timeline (templates/timeline.svg.j2 draws it): time axis ticks, a box
+    per bar on its lane, labels alternating above/below."""
     lanes, t0 = assign_lanes(bars), bars[0]["start"]
     span = max(max((b["end"] - t0).total_seconds() for b in bars), 1.0)
     plot, lane_h, top = width - 16, 50, 20
     x = lambda t: 8 + plot * (t - t0).total_seconds() / span  # noqa: E731
     height = top + lane_h * (max(lanes) + 1)
-    out = [f'<svg class="timeline" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="Timeline of {len(bars)} stage runs">']
+    ticks = []
     for tick in range(0, int(span) + 1, _tick_step(span)):
         px, text = 8 + plot * tick / span, _tick_label(tick)
-        out.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top - 4}" y2="{height}" '
-                   'stroke="#e6e6e6"/>')
-        if px + 2 + len(text) * 6 <= width:  # a label cut at the edge reads wrong
-            out.append(f'<text class="tick" x="{px + 2:.1f}" y="12">{_e(text)}</text>')
+        # a label cut at the edge reads wrong: none there
+        ticks.append({"x": round(px, 1), "label": text if px + 2 + len(text) * 6 <= width else None})
+    placed = []
     for lane in range(max(lanes) + 1):
         mine, row_end = [b for b, n in zip(bars, lanes) if n == lane], [0.0, 0.0]
         for k, bar in enumerate(mine):  # labels of bars k and k + 2 share a row
@@ -119,17 +116,10 @@ def timeline_svg(bars: list[dict], width: int = 1000) -> str:
             label, at = place_label([f"{name} {took(seconds)}", name], x(bar["start"]) + 1,
                                     limit, row_end[k % 2])
             row_end[k % 2] = at + len(label) * 6.8 + 6
-            out.append(_bar_svg(bar, x, top + lane * lane_h, (label, at, k % 2)))
-    return "\n".join(out + ["</svg>"])
-
-
-def _bar_svg(bar: dict, x, y: float, label: tuple[str, float, int]) -> str:
-    left, right = x(bar["start"]), x(bar["end"])
-    text, at, below = label
-    tip = (f'{bar["stage"]}: {bar["status"]}, {when(bar["start"])}, '
-           f'{took((bar["end"] - bar["start"]).total_seconds())}')
-    return (f'<g><title>{_e(tip)}</title><rect class="bar" data-stage="{_e(bar["stage"])}" '
-            f'data-status="{_e(bar["status"])}" x="{left:.1f}" y="{y + 16}" '
-            f'width="{max(right - left, 2):.1f}" height="18" rx="3" '
-            f'fill="{COLOURS.get(bar["status"], "#555")}" stroke="#fff" stroke-width="2"/>'
-            f'<text x="{at:.1f}" y="{y + (47 if below else 12)}">{_e(text)}</text></g>')
+            y = top + lane * lane_h
+            placed.append({**bar, "x": round(x(bar["start"]), 1), "y": y + 16,
+                           "width": round(max(x(bar["end"]) - x(bar["start"]), 2), 1),
+                           "fill": COLOURS.get(bar["status"], "#555"), "label": label,
+                           "label_x": round(at, 1), "label_y": y + (47 if k % 2 else 12),
+                           "tip": f'{bar["stage"]}: {bar["status"]}, {when(bar["start"])}, {took(seconds)}'})
+    return {"width": width, "height": height, "top": top, "ticks": ticks, "bars": placed}

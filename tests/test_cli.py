@@ -66,12 +66,12 @@ def test_demo_rows_generates_a_missing_snapshot_first(cli_toy, capsys, monkeypat
     from flywheel_lib import synthetic
 
     calls = []
-    monkeypatch.setattr(synthetic, "write_snapshot", lambda *args: calls.append(args))
+    monkeypatch.setattr(synthetic, "write_snapshot", lambda *args, **kwargs: calls.append((args, kwargs)))
     assert main(["--month", "2026-11", "--demo-rows", "50", "--dry-run"]) == 0
     assert "--demo-rows would generate snapshot_dt=2026-11-30" in capsys.readouterr().out
     assert calls == []
     assert main(["--month", "2026-11", "--demo-rows", "50"]) == 2  # the fake wrote nothing
-    assert calls == [(str(cli_toy.root / "data"), "2026-11-30", 50)]
+    assert calls == [((str(cli_toy.root / "data"), "2026-11-30", 50), {"monthly": True})]
     assert main(["--month", "2026-10", "--demo-rows", "50", "--dry-run"]) == 0
     assert len(calls) == 1  # the month has its snapshot: nothing generated
 

@@ -143,7 +143,7 @@ def test_the_list_of_runs_is_newest_first(record_copy, monkeypatch, capsys):
     page = read_page(page_path)
     newest = ["2026-10/20261202T020000Z/index.html",
               f"2026-10/{record_copy.name}/index.html", "2026-09/20261001T020000Z/manifest.json"]
-    assert page.targets == newest
+    assert page.targets == ["history.html", *newest]
     assert_links_stay_inside(page_path, runs_dir, page)
     monkeypatch.setenv("FLYWHEEL_RUNS_DIR", str(runs_dir))
     monkeypatch.setenv("FLYWHEEL_DATA_ROOT", str(runs_dir.parent / "data"))
@@ -158,7 +158,7 @@ def test_the_list_of_runs_is_newest_first(record_copy, monkeypatch, capsys):
 def test_the_runs_page_is_written_by_the_run(finished_toy):
     runs_dir = Path(finished_toy.settings.runs_dir)
     page = read_page(runs_dir / "index.html")
-    assert page.targets == [f"2026-10/{finished_toy.outcome.run_dir.name}/index.html"]
+    assert page.targets == ["history.html", f"2026-10/{finished_toy.outcome.run_dir.name}/index.html"]
     assert "succeeded" in page.text
 
 

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import xxhash
 
-from flywheel_lib import synthetic
+from flywheel_lib import drift, synthetic
 from flywheel_lib.errors import SnapshotError
 from flywheel_lib.mapping import SOURCE_KEY, load_mapping
 from flywheel_lib.synthetic import snapshot_dir, write_snapshot
@@ -181,3 +181,30 @@ def test_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "addressable_ids: 30 rows in 1 files" in out and "infobase_attributes" in out
     assert len(pq.read_table(snapshot_dir(tmp_path, "infobase_attributes", DT))) == 30
+
+
+def test_demo_months_differ_as_real_deliveries_do(tmp_path, mapping):
+    """--demo-rows writes with monthly=True: customers come and go, null rates drift, a column comes."""
+    months = {dt: write_snapshot(tmp_path / dt, dt, 400, seed=5, mapping=mapping, monthly=True)
+              for dt in ("2026-09-30", "2026-10-31")}
+    sep, oct_ = (read(months[dt].files["addressable_ids"]) for dt in months)
+    assert (sep.num_rows, oct_.num_rows) == (drift.customers(400, "2026-09-30")[1],
+                                              drift.customers(400, "2026-10-31")[1]) == (400, 404)
+    stayed = set(sep[SOURCE_KEY].to_pylist()) & set(oct_[SOURCE_KEY].to_pylist())
+    assert 350 < len(stayed) < 400  # 3% of the base left, others joined
+    by_key = lambda t: {k: v for k, v in zip(t[SOURCE_KEY].to_pylist(), t["Postal_Code"].to_pylist())}  # noqa: E731
+    assert all(by_key(sep)[k] == by_key(oct_)[k] for k in stayed)  # a customer who stays keeps their values
+    assert oct_.column_names == sep.column_names + ["Mobile_Ad_Id_Flag"]
+    info = [read(months[dt].files["infobase_attributes"]) for dt in months]
+    moved = [name for name in info[0].column_names[1:]
+             if abs(info[0][name].null_count / 400 - info[1][name].null_count / 404) > 0.02]
+    assert 2 <= len(moved) <= 40, moved
+    assert info[0].column_names == info[1].column_names  # the mapping still matches every month
+    again = write_snapshot(tmp_path / "again", "2026-10-31", 400, seed=5, mapping=mapping, monthly=True)
+    assert read(again.files["addressable_ids"]).equals(oct_)  # deterministic per month
+
+
+def test_optional_columns_come_and_go_by_month():
+    found = {m: drift.optional_columns(f"{m}-28") for m in ("2026-09", "2026-10", "2026-12", "2027-01")}
+    assert found == {"2026-09": [], "2026-10": ["Mobile_Ad_Id_Flag"],
+                     "2026-12": ["Mobile_Ad_Id_Flag", "Household_Size"], "2027-01": ["Household_Size"]}

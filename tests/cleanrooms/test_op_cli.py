@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from flywheel_lib import plan_text
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -45,3 +47,8 @@ def test_a_planned_operation_leaves_its_record(env, tmp_path):
     assert manifest["status"] == "succeeded" and manifest["parameters"]["apply"] is False
     assert manifest["parameters"]["result_receivers"] == ["444455556666", "777788889999"]
     assert (run_dir / "plan.csv").is_file() and (run_dir / "associate_tables.html").is_file()
+    plan = plan_text.read(run_dir)  # printed where the command was typed, heading the run page
+    assert plan.headline.startswith("Plan: ") and not plan.applied
+    printed = result.stderr.splitlines()
+    assert printed[printed.index(plan.headline) + 1:][:len(plan.changes) or 1] == plan_text.lines(plan)[1:]
+    assert plan.headline in (run_dir / "index.html").read_text()
