@@ -207,7 +207,9 @@ def _run_step(api: PacedApi, step: Step, refs: dict) -> str:
     except AwsConflict as err:
         # Only ALREADY_EXISTS means it is there (made by another run, or by a try whose answer was
         # lost); SUBRESOURCES_EXIST and INVALID_STATE are refusals. Read it back and compare.
-        if err.reason != ALREADY_EXISTS or step.read_back is None:
+        # Services without a reason say it in the code (Lake Formation's AlreadyExistsException).
+        exists = err.reason == ALREADY_EXISTS or err.code == "AlreadyExistsException"
+        if not exists or step.read_back is None:
             raise
         response = step.read_back(api, params)
         if response is None:

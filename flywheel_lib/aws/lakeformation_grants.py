@@ -72,6 +72,11 @@ def grant_change(state: lf.LakeState, who: str, principal: str, resource: dict, 
                                                   "Resource": resource, "Permissions": missing})])
 
 
+def _registered(api, params) -> dict:
+    """RegisterResource met AlreadyExistsException: the location is registered (its mode is not compared)."""
+    return {}
+
+
 def location_changes(state: lf.LakeState, roots: list[str], tables: list, partition: str):
     """(changes, ARNs to grant on): each root registered or covered; tables outside every root shown."""
     changes, arns = [], []
@@ -84,7 +89,7 @@ def location_changes(state: lf.LakeState, roots: list[str], tables: list, partit
             changes.append(Change("create", "data location", root, "not registered: tables there cannot be "
                                   "governed by Lake Formation", [Step(LF, "RegisterResource", {
                                       "ResourceArn": covering, "UseServiceLinkedRole": True,
-                                      "HybridAccessEnabled": True}, on_conflict=lambda api: {})]))
+                                      "HybridAccessEnabled": True}, read_back=_registered)]))
         arns.append(covering)
     outside: dict[str, list[str]] = {}  # location -> the tables (main and staging) pointing there
     for entry in tables:
