@@ -20,7 +20,7 @@ def project_spec():
     from jupyter_client.kernelspec import KernelSpec
 
     return KernelSpec(
-        argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        argv=[sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         display_name=KERNELSPEC["display_name"], language="python", name=KERNEL_NAME,
         metadata={"debugger": True})
 

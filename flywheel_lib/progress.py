@@ -95,8 +95,8 @@ class Block:
             self._shown_at = now
 
 
-def _block(show) -> Block:
-    return Block(kernel_display() if show is None else show)
+def _block(show, clock) -> Block:
+    return Block(kernel_display() if show is None else show, clock=clock)
 
 
 class SplitProgress:
@@ -104,7 +104,7 @@ class SplitProgress:
 
     def __init__(self, dataset: str, total: int, show=None, clock=time.monotonic):
         self.dataset, self.total, self.clock = dataset, total, clock
-        self.block, self.started = _block(show), clock()
+        self.block, self.started = _block(show, clock), clock()
         self.done, self.rows, self.reused = 0, 0, 0
 
     def start(self, table: str) -> None:
@@ -135,7 +135,7 @@ class GlueProgress:
 
     def __init__(self, previous: dict[str, list[dict]], show=None, clock=time.monotonic):
         self.previous, self.clock = previous, clock
-        self.block, self.first_seen = _block(show), {}
+        self.block, self.first_seen = _block(show, clock), {}
 
     def update(self, runs) -> None:
         """`runs` are JobRuns (job_name, run_id, state) after a poll."""
@@ -148,14 +148,15 @@ class GlueProgress:
     def _row(self, run) -> dict:
         elapsed = self._elapsed(run)
         typical, count = self.typical(run.job_name, run.run_id)
+        basis = f"median of {count} earlier run(s): {clock_text(typical or 0)}"
         if run.state not in GLUE_RUNNING:
             left = "-"
         elif typical is None:
             left = "unknown (no earlier successful run)"
         elif elapsed <= typical:
-            left = f"about {clock_text(typical - elapsed)} (median of {count} earlier runs: {clock_text(typical)})"
+            left = f"about {clock_text(typical - elapsed)} ({basis})"
         else:
-            left = f"{clock_text(elapsed - typical)} over the median of {count} earlier runs ({clock_text(typical)})"
+            left = f"{clock_text(elapsed - typical)} longer than usual ({basis})"
         return {"job": run.job_name, "run": run.run_id, "state": run.state,
                 "elapsed": clock_text(elapsed), "expected remaining": left}
 
@@ -182,7 +183,7 @@ class AthenaProgress:
     """The Athena statements of one cell: each one's state and elapsed time."""
 
     def __init__(self, show=None, clock=time.monotonic):
-        self.clock, self.block = clock, _block(show)
+        self.clock, self.block = clock, _block(show, clock)
         self.statements: dict[str, dict] = {}  # query id -> label, state, first seen, ended
         self._lock = threading.Lock()
 
