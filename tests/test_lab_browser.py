@@ -22,11 +22,17 @@ from pathlib import Path
 
 import pytest
 
+from flywheel_lib.backend import get_backend
+from flywheel_lib.checks import require_passed
+from flywheel_lib.config import load_settings
 from flywheel_lib.kernel import KERNEL_NAME, KERNELSPEC
+from flywheel_lib.mapping import load_mapping
+from flywheel_lib.snapshots import resolve_snapshots
 from flywheel_lib.synthetic import write_snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SMALL_MAPPING = REPO / "tests" / "fixtures" / "engine_mapping.csv"
 RUN_TIMEOUT_S = 300
 
 
@@ -44,13 +50,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def publish_demo_month(env: dict) -> None:
+    """A published month of 300 customers and a 3-table mapping, made in this process (the
+    stage notebooks through the driver would cost minutes), so an operation has tables to plan for."""
+    env.update(FLYWHEEL_MAPPING=str(SMALL_MAPPING))
+    write_snapshot(env["FLYWHEEL_DATA_ROOT"], "2026-09-01", 300, seed=3, mapping=load_mapping(SMALL_MAPPING))
+    backend = get_backend(load_settings("local", environ=env))
+    pair = resolve_snapshots(load_settings("local", environ=env), "2026-09")
+    for snapshot in (pair.addressable, pair.infobase):
+        backend.split(snapshot, "lab-fixture")
+        backend.register(snapshot, "lab-fixture")
+    backend.repair("lab-fixture")
+    require_passed(backend.validate(pair, "lab-fixture"))
+    backend.publish("lab-fixture")
+
+
 class Lab:
     """A JupyterLab server over copies of the notebooks and a demo lake."""
 
     def __init__(self, root: Path):
         self.root, self.port, self.token = root, _free_port(), os.urandom(16).hex()
         shutil.copytree(REPO / "notebooks", root / "notebooks")
-        write_snapshot(root / "data", "2026-09-01", 300, seed=3)
         config = root / "jupyter-config"
         (config / "labconfig").mkdir(parents=True)
         (config / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -64,7 +84,7 @@ class Lab:
             FLYWHEEL_ENV="local", JUPYTER_CONFIG_DIR=str(config), JUPYTER_PREFER_ENV_PATH="1",
             JUPYTER_DATA_DIR=str(root / "jupyter-data"), JUPYTER_RUNTIME_DIR=str(root / "jupyter-runtime"),
             IPYTHONDIR=str(root / "ipython"), MPLCONFIGDIR=str(root / "mpl"))
-        self.env.pop("FLYWHEEL_MAPPING", None)
+        publish_demo_month(self.env)
         self.log = open(root / "jupyterlab.log", "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
@@ -228,4 +248,8 @@ def test_an_analyst_plans_a_clean_rooms_operation_in_jupyterlab(lab, browser, tm
     text = browser.execute_script(
         "return [...document.querySelectorAll('.jp-OutputArea-output')].map(o => o.textContent).join('\\n');")
     assert "Plan only: nothing was changed." in text
+    plan = browser.execute_script(
+        "return [...document.querySelectorAll('.jp-OutputArea-output table')][1].innerText;")
+    for table in ("part_addressable_ids", "part_new_borrowers"):  # the published tables, each to create
+        assert any(table in line and "create" in line for line in plan.splitlines()), plan
     assert (tmp_path / "configure_tables.png").stat().st_size > 20_000
