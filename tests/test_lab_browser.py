@@ -41,7 +41,8 @@ def _need_browser() -> None:
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"{', '.join(missing)} missing in CI: .ci/run should have installed them")
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)")
+        pytest.skip("needs Debian's chromium and chromium-driver "
+                    "(apt-get install -y chromium chromium-driver)")
 
 
 def _free_port() -> int:
@@ -204,7 +205,8 @@ def _kernel_ready(browser) -> bool:
 
 def _prompts(browser) -> list[str]:
     return browser.execute_script(
-        "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]"
+        "return [...document.querySelectorAll("
+        "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]"
         ".map(p => p.textContent.trim());")
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import nbformat
 import papermill
 
-from flywheel_lib import progress
+from flywheel_lib import progress, records
 from flywheel_lib.kernel import KERNEL_NAME
 from flywheel_lib.local.split import split_snapshot
 from flywheel_lib.mapping import load_mapping
@@ -110,12 +110,14 @@ def test_a_glue_wait_shows_state_elapsed_and_time_left_from_earlier_runs():
     assert screen.blocks[0].headline == "Glue: 0 of 2 job run(s) finished"
     clock.now += 700
     shown.update(runs)
-    assert screen.blocks[0].rows[0]["expected remaining"] == "1:40 longer than usual (median of 3 earlier run(s): 15:00)"
+    assert screen.blocks[0].rows[0]["expected remaining"] == \
+        "1:40 longer than usual (median of 3 earlier run(s): 15:00)"
     runs[0].state, runs[0].execution_time_s = "SUCCEEDED", 1010
     runs[1].state = "FAILED"
     shown.update(runs)
     assert screen.blocks[0].headline == "Glue: 2 of 2 job run(s) finished: FAILED, SUCCEEDED"
-    assert screen.blocks[0].rows[0]["elapsed"] == "16:50" and screen.blocks[0].rows[0]["expected remaining"] == "-"
+    final = screen.blocks[0].rows[0]
+    assert final["elapsed"] == "16:50" and final["expected remaining"] == "-"
     assert len(screen.blocks) == 1
 
 
@@ -206,5 +208,9 @@ def test_an_executed_notebook_keeps_each_block_once_in_its_final_state(tmp_path)
     assert len(athena) == 1 and len(split) == 1
     assert "Athena: 3 of 3 statement(s) finished" in athena[0]["data"]["text/plain"]
     assert athena[0]["data"]["text/html"].count("<td>SUCCEEDED</td>") == 3
-    assert split[0]["data"]["text/plain"].startswith("Split infobase_attributes: 27 of 27 tables, 27,000 rows")
+    done = "Split infobase_attributes: 27 of 27 tables, 27,000 rows, done in "
+    assert split[0]["data"]["text/plain"].startswith(done)
     assert '<progress value="27" max="27"' in split[0]["data"]["text/html"]
+    page = records.write_html(tmp_path / "done.ipynb").read_text()  # the record's HTML copy
+    assert page.count(done) == 1 and page.count("Athena: 3 of 3 statement(s) finished") == 1
+    assert "writing IBE_" not in page and "<td>QUEUED</td>" not in page  # only the final state
