@@ -16,7 +16,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test,glue]"
 	touch $@
 
-setup: $(BIN)/.installed
+# The project's kernel, inside .venv (--sys-prefix: never a --user spec another clone would share).
+KERNEL := $(VENV)/share/jupyter/kernels/flywheel-runbook/kernel.json
+$(KERNEL): $(BIN)/.installed
+	$(BIN)/python -m ipykernel install --sys-prefix --name flywheel-runbook \
+		--display-name "Python (flywheel-runbook)" >/dev/null
+
+setup: $(BIN)/.installed $(KERNEL)
 
 refresh: setup
 	$(BIN)/python run_refresh.py --month $(MONTH) --demo-rows $(DEMO_ROWS)
@@ -24,8 +30,9 @@ refresh: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# JUPYTER_PREFER_ENV_PATH: this .venv's kernel spec wins over a --user one of the same name.
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab notebooks/
 
 clean-demo:
 	rm -rf data/ runs/*/

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import records
+from .kernel import KERNEL_NAME, project_spec
 from .scraps import read_scraps
 
 STOPPED = ("failed", "blocked", "interrupted")
@@ -134,6 +135,8 @@ class _Kernels:
             class TrackedKernelManager(AsyncKernelManager):
                 def __init__(self, **kwargs):
                     super().__init__(**kwargs)
+                    # This interpreter, whatever spec of that name is registered (see kernel.py).
+                    self._kernel_spec = project_spec()
                     registry[threading.get_ident()] = self  # one stage per worker thread
 
             self._class = TrackedKernelManager
@@ -157,7 +160,7 @@ def _run_stage(stage, run_dir: Path, parameters: dict, kernels: _Kernels) -> dic
     try:
         papermill.execute_notebook(
             str(stage.notebook_path), str(output), parameters=parameters,
-            kernel_name="python3", progress_bar=False, log_output=False,
+            kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
             kernel_manager_class=kernels.manager_class(),
             # Keep the kernel's own start-up warnings off the operator's progress display.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],

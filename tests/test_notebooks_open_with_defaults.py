@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_notebooks_run_with_their_defaults(tmp_path):
     write_snapshot(tmp_path / "data", "2026-09-01", 300, seed=3)
     env = dict(os.environ, FLYWHEEL_DATA_ROOT=str(tmp_path / "data"),
-               FLYWHEEL_RUNS_DIR=str(tmp_path / "runs"), FLYWHEEL_ENV="local")
+               FLYWHEEL_RUNS_DIR=str(tmp_path / "runs"), FLYWHEEL_ENV="local",
+               JUPYTER_PREFER_ENV_PATH="1")  # the notebooks' kernel flywheel-runbook: this .venv's
     env.pop("FLYWHEEL_MAPPING", None)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import FlywheelError
+from ..progress import athena_statement
 from .polling import delays, retry_transient
 
 _IDENT = re.compile(r"[a-z0-9_]{1,255}")
@@ -106,6 +107,7 @@ class Athena:
             execution = self.aws.call("athena", "get_query_execution", where={"table": label},
                                       QueryExecutionId=query_id)["QueryExecution"]
             status = execution["Status"]
+            athena_statement(query_id, label, status["State"])
             if status["State"] in TERMINAL:
                 stats = execution.get("Statistics", {})
                 result = QueryResult(query_id, label, status["State"], status.get("StateChangeReason", ""),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from ..errors import FlywheelError
+from ..progress import GlueProgress
 from .errors import AwsError
 from .polling import delays, retry_transient
 
@@ -83,6 +84,7 @@ class GlueJobs:
     sleep: object = time.sleep
     say: object = print
     runs: list[JobRun] = field(default_factory=list)
+    previous: dict = field(default_factory=dict)  # job -> its GetJobRuns list, for the time left
 
     def run(self, jobs: list[tuple[str, dict]], identity_argument: str) -> list[JobRun]:
         """Start every (job name, arguments) without waiting between them, then wait for all.
@@ -105,6 +107,7 @@ class GlueJobs:
 
     def _running_twin(self, name: str, arguments: dict, identity_argument: str) -> JobRun | None:
         response = self.aws.call("glue", "get_job_runs", where={"table": name}, JobName=name, MaxResults=25)
+        self.previous[name] = response.get("JobRuns", [])
         for item in response.get("JobRuns", []):
             same = item.get("Arguments", {}).get(identity_argument) == arguments[identity_argument]
             if same and item.get("JobRunState") in RUNNING:
@@ -128,11 +131,12 @@ class GlueJobs:
         return JobRun(name, run_id, arguments, self.region)
 
     def _wait(self, runs: list[JobRun]) -> None:
-        wait = delays(5.0, POLL_CAP_S)
+        wait, shown = delays(5.0, POLL_CAP_S), GlueProgress(self.previous)
         while True:
             for run in runs:
                 if run.state in RUNNING:
                     self._refresh(run)
+            shown.update(runs)
             if not any(r.state in RUNNING for r in runs):
                 return
             self.sleep(next(wait))

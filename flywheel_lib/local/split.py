@@ -26,6 +26,7 @@ from .. import lake
 from ..bucketing import BUCKETS, id_buckets
 from ..errors import SnapshotError, SplitError
 from ..mapping import ADDRESSABLE_TABLE, KEY, Mapping
+from ..progress import SplitProgress
 from ..snapshots import Snapshot
 from .sql import connect, literal, parquet_source, quote_any
 
@@ -94,10 +95,12 @@ def split_snapshot(
         if source_rows == 0:
             raise SplitError(f"{snapshot.dataset} snapshot has no rows", path=snapshot.location)
         _register_row_buckets(con, source, key, raw_columns, snapshot)
-        return [
-            _write_table(con, source, key, plan, snapshot, output_root, run_id, fingerprint)
-            for plan in plans
-        ]
+        shown, outputs = SplitProgress(snapshot.dataset, len(plans)), []
+        for plan in plans:
+            shown.start(plan.table)
+            outputs.append(_write_table(con, source, key, plan, snapshot, output_root, run_id, fingerprint))
+            shown.finish(outputs[-1])
+        return outputs
     finally:
         con.close()
 
