@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pipeline, records, review, run_end
+from . import ledger, pipeline, records, review, run_end
 from .errors import FlywheelError, RunError
 from .lock import RunLock, is_held
 from .scheduler import Scheduler
@@ -302,10 +302,12 @@ def _execute(run: Scheduler, settings) -> Outcome:
         sum(i["duration_s"] or 0 for i in run.manifest["invocations"]), 1))
     run.manifest["serving"] = run_end.serving(settings)
     run.save()
-    notification = run_end.notify(settings, run.manifest, str(run.run_dir))
+    sealed = ledger.seal(settings.runs_dir, run.run_dir, status, records.utc_now())
+    notification = run_end.notify(settings, run.manifest, str(run.run_dir), sealed)
     if notification is not None:  # recorded whether or not it went out; never the run's outcome
         invocation["notification"] = notification
         run.save()
+        ledger.seal(settings.runs_dir, run.run_dir, status, records.utc_now())
         if notification["error"]:
             run.say(f"warning: the end-of-run notification was not sent: {notification['error']}")
     print("\n" + "\n".join(records.summary_lines(run.manifest, run.run_dir)), file=run.out, flush=True)
