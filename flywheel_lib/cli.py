@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _verify(run_dir: str) -> int:
     problems = records.verify(run_dir) + ledger.verify(run_dir)
+    if ledger.find(run_dir) is None:
+        print(f"note: no {ledger.LEDGER} above {run_dir}: the manifest itself is not checked", file=sys.stderr)
     for problem in problems:
         print(problem)
     print(f"{run_dir}: {'intact' if not problems else f'{len(problems)} difference(s)'}")

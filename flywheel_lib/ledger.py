@@ -72,7 +72,6 @@ def verify(run_dir: str | Path) -> list[str]:
     run_dir = Path(run_dir)
     ledger = find(run_dir)
     if ledger is None:  # a record from before the ledger, or one copied away from its runs folder
-        print(f"note: no {LEDGER} above {run_dir}: only the files are checked, not the manifest itself")
         return []
     lines = read_lines(ledger)
     problems = chain_problems(lines)

@@ -103,7 +103,8 @@ def test_a_rollback_plans_then_serves_september_again_with_its_reason(lake):
     applied = lake.run("--rollback", "--month", "2026-10", "--apply", "--reason", "partner found duplicates")
     assert applied.returncode == 0, applied.stderr[-2000:]
     assert lake.served() == {SNAPSHOTS["2026-09"]}
-    [record] = sorted((lake.root / "runs" / "operations" / "rollback").glob("2*"))
+    plan_record, record = sorted((lake.root / "runs" / "operations" / "rollback").glob("2*"))
+    assert json.loads((plan_record / "manifest.json").read_text())["parameters"]["apply"] is False
     manifest = json.loads((record / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["parameters"]["reason"] == "partner found duplicates"
     assert manifest["stages"]["rollback"]["scraps"]["rollback"]["applied"] is True
