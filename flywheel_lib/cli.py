@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     except FlywheelError as err:
         print(f"error: {err}", file=sys.stderr)
         return runner.EXIT_USAGE
+    except OSError as err:  # e.g. a read-only or full runs or data folder: one line, nothing half-written
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: cannot write{where}: {err.strerror or err}. Free space or make the folder writable, "
+              "then run the same command again", file=sys.stderr)
+        return runner.EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return runner.EXIT_INTERRUPTED
