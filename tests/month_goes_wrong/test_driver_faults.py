@@ -4,6 +4,7 @@ operator sees (exit code, message, the record) and that running the same command
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,3 +126,36 @@ def test_a_read_only_runs_folder_is_one_clear_line_and_the_last_record_stays_int
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Read-only file system" in err[0] and toy.settings.runs_dir in err[0]
     assert records.month_runs(toy.month_dir) == [previous] and records.verify(previous) == []
+
+
+@pytest.fixture
+def cli_toy(toy, monkeypatch):
+    monkeypatch.setenv("FLYWHEEL_DATA_ROOT", str(toy.root / "data"))
+    monkeypatch.setenv("FLYWHEEL_RUNS_DIR", toy.settings.runs_dir)
+    monkeypatch.delenv("FLYWHEEL_ENV", raising=False)
+    monkeypatch.setattr(pipeline, "REFRESH", toy.stages)
+    return toy
+
+
+def test_a_snapshot_redelivered_under_a_new_date_during_a_resume(cli_toy, capsys):
+    toy = cli_toy
+    toy.control(fail=["c"])
+    assert main(["--month", "2026-10"]) == EXIT_FAILED
+    [failed] = records.month_runs(toy.month_dir)
+    for dataset in ("addressable_ids", "infobase_attributes"):  # upstream redelivers the month on the 15th
+        raw = toy.root / "data" / "opus" / dataset / "raw_input"
+        shutil.copytree(raw / "snapshot_dt=2026-10-01", raw / "snapshot_dt=2026-10-15")
+    toy.control()
+    capsys.readouterr()
+    assert main(["--month", "2026-10"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert f"the latest run {failed.name} used other snapshots" in line and "2026-10-01" in line
+    assert "Pass --new-run to refresh with the current snapshots" in line
+    assert records.month_runs(toy.month_dir) == [failed]  # nothing started
+    assert main(["--month", "2026-10", "--new-run"]) == EXIT_OK
+    old, new = records.month_runs(toy.month_dir)
+    assert old == failed and records.read_manifest(old)["status"] == "failed"  # kept as it was
+    manifest = records.read_manifest(new)
+    assert manifest["status"] == "succeeded"
+    assert {d["snapshot_dt"] for d in manifest["snapshots"]["datasets"].values()} == {"2026-10-15"}
+    assert toy.executions("a") == 2  # a new run starts from the first stage
