@@ -55,9 +55,12 @@ class Lake:
     def run_dir(self, month: str) -> Path:
         return sorted((self.root / "runs" / month).glob("2*"))[-1]
 
-    def copy(self, target: Path) -> Lake:
-        shutil.copytree(self.root, target)
-        return Lake(target)
+    def rows(self, table: str) -> int:
+        con = duckdb.connect(str(self.root / "data" / "catalog.duckdb"), read_only=True)
+        try:
+            return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        finally:
+            con.close()
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +70,17 @@ def two_months(tmp_path_factory):
         lake.deliver(month, seed)
         result = lake.run("--month", month)
         assert result.returncode == 0, result.stderr[-3000:]
+    shutil.copytree(lake.root, lake.root.parent / "pristine")
     return lake
 
 
 @pytest.fixture
-def lake(two_months, tmp_path) -> Lake:
-    return two_months.copy(tmp_path / "lake")
+def lake(two_months) -> Lake:
+    """The two-month lake, put back as it was after each scenario (in place: the catalog and the
+    run records hold absolute paths, so a copy elsewhere would still point at the original)."""
+    yield two_months
+    shutil.rmtree(two_months.root)
+    shutil.copytree(two_months.root.parent / "pristine", two_months.root)
 
 
 def test_a_month_with_duplicated_customers_is_blocked_and_publishes_nothing(lake):
@@ -139,3 +147,39 @@ def test_verify_names_a_manifest_rewritten_from_failed_to_succeeded(lake):
     result = lake.run("--verify", str(run_dir))
     assert result.returncode == 1
     assert f"changed: manifest.json of run 2026-09/{run_dir.name}" in result.stdout
+
+
+@pytest.fixture
+def full_data_folder(lake):
+    """The lake's data folder on a tmpfs with about 150 KB free (we are root; else skipped)."""
+    data, aside = lake.root / "data", lake.root / "data-aside"
+    shutil.move(data, aside)
+    data.mkdir()
+    used = sum(p.stat().st_size + 4096 for p in aside.rglob("*"))
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 150_000}", "tmpfs", str(data)]).returncode:
+        shutil.rmtree(data)
+        shutil.move(aside, data)
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        shutil.copytree(aside, data, dirs_exist_ok=True)
+        yield lake
+    finally:
+        subprocess.run(["umount", str(data)], check=True)
+
+
+def test_a_full_data_folder_fails_the_month_clearly_and_a_rerun_completes(full_data_folder):
+    lake = full_data_folder
+    october = lake.run_dir("2026-10")
+    lake.deliver("2026-11", 11)
+    result = lake.run("--month", "2026-11")
+    assert result.returncode == 1
+    manifest = json.loads((lake.run_dir("2026-11") / "manifest.json").read_text())
+    errors = [s["error"]["evalue"] for s in manifest["stages"].values() if s["status"] == "failed"]
+    assert errors and all("No space left on device" in e for e in errors), errors
+    assert "No space left on device" in result.stderr
+    assert lake.served() == {SNAPSHOTS["2026-10"]} and lake.rows("part_addressable_ids") == ROWS
+    assert lake.run("--verify", str(october)).returncode == 0  # last month's record intact
+    subprocess.run(["mount", "-o", "remount,size=64m", str(lake.root / "data")], check=True)
+    again = lake.run("--month", "2026-11")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert lake.served() == {SNAPSHOTS["2026-11"]}
