@@ -1,7 +1,7 @@
 """When a month goes wrong, as the operator meets it: the gate, rollback, --verify on a real local lake.
 
 One lake is refreshed for September and October (two full refreshes, with the
-3-table test mapping); each scenario works on its own copy of it.
+3-table test mapping); each scenario changes it and the fixture puts it back.
 """
 
 from __future__ import annotations
