@@ -83,6 +83,19 @@ def plan(runs_dir: str | Path, month: str, published) -> list[Switch]:
     return switches
 
 
+def plan_or_explain(runs_dir: str | Path, month: str, published) -> list[Switch]:
+    """The notebook's plan: with no month given (its defaults), the served month's, or none and why."""
+    if month:
+        return plan(runs_dir, month, published)
+    runs = {e.run_id for e in published}
+    served = sorted({p.parent.name for p in Path(runs_dir).glob("*/*") if p.name in runs})
+    try:
+        return plan(runs_dir, served[-1], published) if served else []
+    except RunError as err:
+        print(f"Nothing to roll back: {err}")
+        return []
+
+
 def plan_table(switches: list[Switch]) -> pd.DataFrame:
     return pd.DataFrame([asdict(s) for s in switches],
                         columns=["table", "serving_run", "serving_snapshot", "target_run", "target_snapshot",
@@ -109,6 +122,8 @@ def carry_out(backend, month: str, switches: list[Switch], apply: bool, reason: 
         print("Plan only: nothing was changed. Run with apply=True (CLI: --apply) to switch these tables back.")
         return facts
     require_reason(reason)
+    if not month:
+        raise RunError("applying a rollback needs the month served now", hint="Set month (CLI: --month)")
     if switches:
         backend.serve_again([{"name": s.table, "run_id": s.target_run, "location": s.target_location}
                              for s in switches])
