@@ -11,6 +11,7 @@ carries the manifest digest and the chain head, a copy outside the machine.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -37,15 +38,20 @@ def read_lines(ledger: Path) -> list[str]:
 
 
 def seal(runs_dir: str | Path, run_dir: str | Path, status: str, at: str) -> dict:
-    """Append the run's manifest digest to the ledger; returns the new entry with its own digest."""
+    """Append the run's manifest digest to the ledger; returns the new entry with its own digest.
+
+    Runs of different months may end together: the file is locked while its last line is read
+    and the new one appended, so two entries never claim the same predecessor.
+    """
     runs_dir, run_dir = Path(runs_dir), Path(run_dir)
-    ledger = runs_dir / LEDGER
-    lines = read_lines(ledger)
-    entry = {"run": run_dir.resolve().relative_to(runs_dir.resolve()).as_posix(), "status": status, "at": at,
-             "manifest_sha256": digest((run_dir / "manifest.json").read_bytes()),
-             "prev": digest(lines[-1].encode()) if lines else GENESIS}
-    line = json.dumps(entry, sort_keys=True)
-    with open(ledger, "a", encoding="utf-8") as handle:
+    with open(runs_dir / LEDGER, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        lines = handle.read().splitlines()
+        entry = {"run": run_dir.resolve().relative_to(runs_dir.resolve()).as_posix(), "status": status, "at": at,
+                 "manifest_sha256": digest((run_dir / "manifest.json").read_bytes()),
+                 "prev": digest(lines[-1].encode()) if lines else GENESIS}
+        line = json.dumps(entry, sort_keys=True)
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())
