@@ -151,17 +151,21 @@ def test_verify_names_a_manifest_rewritten_from_failed_to_succeeded(lake):
 
 @pytest.fixture
 def full_data_folder(lake):
-    """The lake's data folder on a tmpfs with about 150 KB free (we are root; else skipped)."""
+    """The lake's data folder on a tmpfs (we are root; else skipped), filled up to about 100 KB free."""
     data, aside = lake.root / "data", lake.root / "data-aside"
     shutil.move(data, aside)
     data.mkdir()
-    used = sum(p.stat().st_size + 4096 for p in aside.rglob("*"))
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + 150_000}", "tmpfs", str(data)]).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(data)]).returncode:
         shutil.rmtree(data)
         shutil.move(aside, data)
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         shutil.copytree(aside, data, dirs_exist_ok=True)
+        lake.deliver("2026-11", 11)
+        stats = os.statvfs(data)
+        with open(data / "filler", "wb") as filler:
+            filler.truncate(0)
+            filler.write(b"\0" * (stats.f_bavail * stats.f_frsize - 100_000))
         yield lake
     finally:
         subprocess.run(["umount", str(data)], check=True)
@@ -170,16 +174,15 @@ def full_data_folder(lake):
 def test_a_full_data_folder_fails_the_month_clearly_and_a_rerun_completes(full_data_folder):
     lake = full_data_folder
     october = lake.run_dir("2026-10")
-    lake.deliver("2026-11", 11)
     result = lake.run("--month", "2026-11")
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stderr[-2000:]
     manifest = json.loads((lake.run_dir("2026-11") / "manifest.json").read_text())
     errors = [s["error"]["evalue"] for s in manifest["stages"].values() if s["status"] == "failed"]
     assert errors and all("No space left on device" in e for e in errors), errors
     assert "No space left on device" in result.stderr
     assert lake.served() == {SNAPSHOTS["2026-10"]} and lake.rows("part_addressable_ids") == ROWS
     assert lake.run("--verify", str(october)).returncode == 0  # last month's record intact
-    subprocess.run(["mount", "-o", "remount,size=64m", str(lake.root / "data")], check=True)
+    (lake.root / "data" / "filler").unlink()  # the operator frees space
     again = lake.run("--month", "2026-11")
     assert again.returncode == 0, again.stderr[-3000:]
     assert lake.served() == {SNAPSHOTS["2026-11"]}
