@@ -82,6 +82,10 @@ class Backend(ABC):
         """Rebuild the Entity Resolution table(s) for the snapshot and publish them."""
 
     @abstractmethod
+    def serve_again(self, versions: list[dict]):
+        """Switch tables back to earlier versions ({name, run_id, location}), all or none; refuse a pruned one."""
+
+    @abstractmethod
     def published(self):
         """Catalog entries currently serving queries."""
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import history, records, review, runner
+from . import history, ledger, records, review, rollback, runner
+from .backend import get_backend
 from .config import ENVIRONMENTS, load_settings
 from .errors import FlywheelError, RunLocked
 from .op_runner import OPS, run_operation
@@ -54,13 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--demo-rows", type=int, metavar="N",
         help="local only: if the month has no raw snapshot, generate a synthetic one of N rows")
     add("--verify", metavar="RUN_DIR",
-        help="check a run record's files against its manifest checksums, then exit")
+        help="check a run record's files against its manifest checksums, and the manifest against "
+             "the hash-chained <runs dir>/ledger.jsonl, then exit")
     add("--op", choices=sorted(OPS), metavar="OPERATION",
         help="run an operation notebook instead of the refresh: " + ", ".join(OPS))
     add("--param", action="append", default=[], metavar="NAME=VALUE",
         help="a parameter of the --op notebook (repeatable; lists comma-separated)")
     add("--apply", action="store_true",
         help="with --op: make the planned changes (without it the operation only plans)")
+    add("--rollback", action="store_true",
+        help="with --month: serve the previous good month again, all tables or none (plan; --apply to do it)")
+    add("--reason", default="", help="with --rollback: why, kept in the rollback's run record (needed to apply)")
     add("--list", action="store_true",
         help="list every run of every month, newest first (as <runs dir>/index.html), then exit")
     add("--history", nargs="?", const="", metavar="TABLE",
@@ -69,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _verify(run_dir: str) -> int:
-    problems = records.verify(run_dir)
+    problems = records.verify(run_dir) + ledger.verify(run_dir)
+    if ledger.find(run_dir) is None:
+        print(f"note: no {ledger.LEDGER} above {run_dir}: the manifest itself is not checked", file=sys.stderr)
     for problem in problems:
         print(problem)
     print(f"{run_dir}: {'intact' if not problems else f'{len(problems)} difference(s)'}")
@@ -81,6 +88,18 @@ def _list(env: str | None) -> int:
     runs = records.list_runs(runs_dir)
     print("\n".join(review.runs_table(runs)) if runs else f"no runs under {runs_dir}")
     return runner.EXIT_OK
+
+
+def _rollback(args) -> int:
+    if not args.month:
+        raise FlywheelError("--rollback needs --month, the month served now", hint="For example --month 2026-10")
+    settings = load_settings(args.env)
+    if args.apply:
+        rollback.require_reason(args.reason)
+    switches = rollback.plan(settings.runs_dir, args.month, get_backend(settings).published())
+    print("\n".join(rollback.plan_lines(args.month, switches)), file=sys.stderr, flush=True)
+    params = [f"month={args.month}", f"reason={args.reason}"]
+    return run_operation("rollback", params, args.apply, settings, sys.stderr)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return runner.EXIT_OK
         if args.op:
             return run_operation(args.op, args.param, args.apply, load_settings(args.env), sys.stderr)[0]
+        if args.rollback:
+            return _rollback(args)
         if args.param or args.apply:
             raise FlywheelError("--param and --apply go with --op", hint="For example --op configure_tables")
         if not args.month:
@@ -109,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         return runner.EXIT_LOCKED
     except FlywheelError as err:
         print(f"error: {err}", file=sys.stderr)
+        return runner.EXIT_USAGE
+    except OSError as err:  # e.g. a read-only or full runs or data folder: one line, nothing half-written
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: cannot write{where}: {err.strerror or err}. Free space or make the folder writable, "
+              "then run the same command again", file=sys.stderr)
         return runner.EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

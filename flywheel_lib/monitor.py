@@ -40,6 +40,7 @@ def load_monitor_config(**overrides) -> MonitorConfig:
     """Committed defaults (conf/monitor.toml) with the notebook's overrides; validated."""
     values = tomllib.loads((Path(__file__).parent / "conf" / "monitor.toml").read_text())
     severity = dict(values.pop("severity"))
+    values.pop("gate", None)  # stage 5's publish gate (gate.py), not the monitor's
     unknown_tags = set(overrides.get("severity") or {}) - set(severity)
     if unknown_tags:
         raise ConfigError(f"severity given for unknown alert tag(s): {', '.join(sorted(unknown_tags))}",

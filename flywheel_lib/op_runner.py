@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from . import plan_text, records
+from . import ledger, plan_text, records
 from .errors import RunError
 from .pipeline import Stage
 from .scheduler import Scheduler
@@ -35,7 +35,9 @@ OPS = {
     "deploy_glue_jobs": ("glue", "the split job script and modules on S3, the two Glue job definitions"),
     "grant_lake_formation": ("lakeformation", "data locations registered; Lake Formation grants to the runner "
                              "and the Clean Rooms role"),
+    "rollback": ("operations", "the catalog serves the previous good month again (rollback.py)"),
 }
+LOCAL_APPLY = ("rollback",)  # operations that change the local catalog too
 RESERVED = ("env", "run_id", "apply")
 
 
@@ -84,7 +86,7 @@ def run_operation(op: str, given: list[str], apply: bool, settings, out):
     """Execute the operation notebook into a new run record; returns (exit code, run dir)."""
     stage = stage_for(op)
     params = parse_params(stage, given)
-    if apply and settings.is_local:
+    if apply and settings.is_local and op not in LOCAL_APPLY:
         raise RunError("--apply needs the AWS backend: the local environment has nothing on AWS to change",
                        setting="env", hint="Leave out --apply to see the plan, or use --env dev / --env prod")
     folder = Path(settings.runs_dir) / OPS[op][0] / op
@@ -93,7 +95,7 @@ def run_operation(op: str, given: list[str], apply: bool, settings, out):
     run_dir = folder / run_id
     run_dir.mkdir()
     manifest = {
-        "run_id": run_id, "month": f"cleanrooms/{op}", "operation": op, "env": settings.env,
+        "run_id": run_id, "month": f"{OPS[op][0]}/{op}", "operation": op, "env": settings.env,
         "status": "running", "started_at": records.utc_now(), "ended_at": None, "duration_s": None,
         "parameters": {"env": settings.env, "run_id": run_id, "apply": apply, **params},
         "settings": settings.public_dict(), "invocations": [],
@@ -107,6 +109,7 @@ def run_operation(op: str, given: list[str], apply: bool, settings, out):
     status = manifest["stages"][op]["status"] if finished else "interrupted"
     manifest.update(status=status, ended_at=records.utc_now(), duration_s=round(time.monotonic() - started, 1))
     run.save()
+    ledger.seal(settings.runs_dir, run_dir, status, manifest["ended_at"])
     error = manifest["stages"][op].get("error")
     plan = plan_text.read(run_dir)
     if plan is not None:  # where the command was typed, as `terraform plan` does

@@ -34,8 +34,8 @@ def serving_line(record: dict) -> str:
             f"{', '.join(record['snapshots'])} (run {', '.join(runs)})")
 
 
-def notify(settings, manifest: dict, record_location: str) -> dict | None:
-    """The end-of-run message on AWS (None locally: the record is the notification)."""
+def notify(settings, manifest: dict, record_location: str, sealed: dict | None = None) -> dict | None:
+    """The end-of-run message on AWS (None locally: the record is the notification); `sealed`: its ledger entry."""
     if settings.is_local:
         return None
     from .aws.notify import RunSummary, notify_run_end  # boto3 only where AWS is used
@@ -49,11 +49,19 @@ def notify(settings, manifest: dict, record_location: str) -> dict | None:
         env=settings.env, month=manifest["month"], run_id=manifest["run_id"], status=manifest["status"],
         duration_s=manifest.get("duration_s") or 0, record_location=record_location,
         failed_stage=failed[0], error=f"{error.get('ename')}: {error.get('evalue')}" if error else None,
-        alert_count=int(monitor.get("alerts", 0)))
+        alert_count=int(monitor.get("alerts", 0)), monitor_summary=_monitor_text(monitor),
+        manifest_sha256=(sealed or {}).get("manifest_sha256"), ledger_entry_sha256=(sealed or {}).get("entry_sha256"))
     try:
         return notify_run_end(AwsClients(settings), settings, summary).as_record()
     except FlywheelError as err:  # e.g. no credentials: still only a failed notification
         return {"topic_arn": None, "subject": "", "sent": False, "message_id": None, "error": str(err)}
+
+
+def _monitor_text(summary: dict) -> str | None:
+    if not summary:
+        return None
+    return (f"{summary.get('errors', 0)} error(s), {summary.get('warnings', 0)} warning(s) "
+            f"over {summary.get('tables', 0)} tables")
 
 
 def notify_not_started(settings, month: str, err: Exception, out) -> dict | None:

@@ -21,11 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pipeline, records, review, run_end
+from . import ledger, pipeline, records, review, run_end
 from .errors import FlywheelError, RunError
 from .lock import RunLock, is_held
 from .scheduler import Scheduler
-from .snapshots import DATASETS, demo_snapshot_dt, list_snapshot_dates, parse_month, resolve_snapshots
+from .preflight import checked_snapshots
+from .snapshots import DATASETS, demo_snapshot_dt, list_snapshot_dates, parse_month
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DONE = ("succeeded", "done_earlier")
@@ -125,11 +126,11 @@ def run_refresh(request: Request, settings, *, stages=None, preflight=None,
     """Run (or plan, with dry_run) the refresh of one month. See the module doc for exit codes.
 
     `stages` defaults to `pipeline.REFRESH`; `preflight(settings, month, allow_mismatch)`
-    returns the month's SnapshotPair (default: `snapshots.resolve_snapshots`).
+    returns the month's SnapshotPair (default: `preflight.checked_snapshots`).
     Tests replace both.
     """
     stages = order_stages(pipeline.REFRESH if stages is None else stages)
-    preflight = preflight or resolve_snapshots
+    preflight = preflight or checked_snapshots  # mapping, snapshots and their Parquet footers
     out = out or sys.stderr
     month = parse_month(request.month)
     selected = select_stages(stages, request.only, request.start_from, request.skip)
@@ -302,10 +303,12 @@ def _execute(run: Scheduler, settings) -> Outcome:
         sum(i["duration_s"] or 0 for i in run.manifest["invocations"]), 1))
     run.manifest["serving"] = run_end.serving(settings)
     run.save()
-    notification = run_end.notify(settings, run.manifest, str(run.run_dir))
+    sealed = ledger.seal(settings.runs_dir, run.run_dir, status, records.utc_now())
+    notification = run_end.notify(settings, run.manifest, str(run.run_dir), sealed)
     if notification is not None:  # recorded whether or not it went out; never the run's outcome
         invocation["notification"] = notification
         run.save()
+        ledger.seal(settings.runs_dir, run.run_dir, status, records.utc_now())
         if notification["error"]:
             run.say(f"warning: the end-of-run notification was not sent: {notification['error']}")
     print("\n" + "\n".join(records.summary_lines(run.manifest, run.run_dir)), file=run.out, flush=True)

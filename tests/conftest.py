@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -12,12 +14,22 @@ import pytest
 from flywheel_lib import runner
 from flywheel_lib.config import load_settings
 from flywheel_lib.pipeline import Stage
+from flywheel_lib.synthetic import snapshot_dir, write_snapshot
 
 FIXTURE_NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 MONTH = "2026-10"
 
 # Fixture notebooks are inputs of tests, not tests (keeps `pytest --nbval-lax` off them).
 collect_ignore_glob = ["fixtures/*"]
+
+
+@functools.cache
+def _toy_snapshot() -> dict[str, bytes]:
+    """Three synthetic customers per dataset as Parquet bytes, written once a session (seconds)."""
+    with tempfile.TemporaryDirectory() as folder:
+        write_snapshot(folder, f"{MONTH}-01", 3, files=1)
+        return {ds: next(snapshot_dir(folder, ds, f"{MONTH}-01").glob("*.parquet")).read_bytes()
+                for ds in ("addressable_ids", "infobase_attributes")}
 
 
 class ToyProject:
@@ -30,7 +42,7 @@ class ToyProject:
         for dataset in ("addressable_ids", "infobase_attributes"):
             folder = root / "data" / "opus" / dataset / "raw_input" / f"snapshot_dt={MONTH}-01"
             folder.mkdir(parents=True)
-            (folder / "part-0.parquet").write_bytes(b"PAR1 toy PAR1")
+            (folder / "part-0.parquet").write_bytes(_toy_snapshot()[dataset])  # real: preflight reads footers
         self.settings = load_settings("local", environ={
             "FLYWHEEL_DATA_ROOT": str(root / "data"), "FLYWHEEL_RUNS_DIR": str(root / "runs")})
         template = nbformat.read(FIXTURE_NOTEBOOKS / "toy_stage.ipynb", as_version=4)

@@ -1,9 +1,10 @@
 """The real refresh, driven as an operator drives it: run_refresh.py over the six notebooks.
 
 One tiny lake is shared by the module (each full run costs tens of seconds):
-October refreshes cleanly; November first fails in infobase_part (a mapping
+October refreshes cleanly; November is first refused by the preflight (a mapping
 column is missing upstream), which must leave October serving; once the data is
-fixed, re-running the same command resumes from the failed stage.
+fixed, the same command refreshes the month. (Resuming from a failed stage:
+tests/test_runner.py and tests/month_goes_wrong/.)
 """
 
 from __future__ import annotations
@@ -114,35 +115,28 @@ def november_failed(october):
     return root, env, result, full
 
 
-def test_a_failed_month_leaves_last_month_serving(november_failed):
+def test_a_missing_mapping_column_is_refused_before_any_stage_and_october_serves(november_failed):
     root, _, result, full = november_failed
-    assert result.returncode == 1
-    run_dir, manifest = manifest_of(root, "2026-11")
-    stages = manifest["stages"]
-    assert stages["infobase_part"]["status"] == "failed"
-    assert stages["infobase_part"]["error"]["ename"] == "SplitError"
+    assert result.returncode == 2
     missing = full.tables["IBE_08"][-1].source
-    assert missing in stages["infobase_part"]["error"]["evalue"]
-    assert stages["addr_part"]["status"] == "succeeded"
-    assert {stages[s]["status"] for s in ("infobase_glue_reg", "glue_ready", "er_table")} == {"blocked"}
-    assert missing in (run_dir / "infobase_part.html").read_text()  # the error is visible to a reviewer
+    [line] = result.stderr.strip().splitlines()
+    assert f"lacks mapping column(s) {missing}" in line and "snapshot_dt=2026-11-01" in line
+    assert not (root / "runs" / "2026-11").exists()  # preflight: no stage ran, no record
     served = catalog(root, "SELECT DISTINCT snapshot_dt FROM flywheel_tables WHERE state = 'published'")
     assert served == [("2026-10-31",)]
     assert catalog(root, "SELECT count(*) FROM part_addressable_ids")[0][0] == OCTOBER_ROWS
 
 
-def test_a_rerun_resumes_from_the_failed_stage(november_failed):
+def test_once_the_data_is_fixed_the_same_command_refreshes_the_month(november_failed):
     root, env, _, full = november_failed
     write_snapshot(root / "data", "2026-11-01", ROWS, seed=11, mapping=full, overwrite=True,
                    datasets=("infobase_attributes",))
     result = refresh(env, "--month", "2026-11")
     assert result.returncode == 0, result.stderr[-3000:]
     run_dirs = sorted((root / "runs" / "2026-11").glob("2*"))
-    assert len(run_dirs) == 1  # the same run, resumed
+    assert len(run_dirs) == 1
     manifest = json.loads((run_dirs[0] / "manifest.json").read_text())
     assert manifest["status"] == "succeeded"
-    assert manifest["stages"]["addr_part"]["status"] == "done_earlier"
-    assert manifest["stages"]["infobase_part"]["status"] == "succeeded"
     served = catalog(root, "SELECT DISTINCT snapshot_dt FROM flywheel_tables WHERE state = 'published'")
     assert served == [("2026-11-01",)]
 

@@ -20,6 +20,7 @@ import time
 
 import pandas as pd
 
+from .. import rollback
 from ..backend import Backend
 from ..checks import check
 from ..errors import CatalogError, FlywheelError
@@ -155,6 +156,20 @@ class AwsBackend(Backend):
         publishing.publish_all(self.aws, self.database, [(e, {}) for e in entries])
         return [publishing.read_or_none(self.aws, self.database, e.name) for e in entries]
 
+    # -- rollback --------------------------------------------------------------
+    def serve_again(self, versions: list[dict]) -> list[CatalogEntry]:
+        """Earlier definitions from Glue's table versions, partitions from S3; then the all-or-nothing switch."""
+        pairs = []
+        for v in versions:
+            entry = publishing.earlier_version(self.aws, self.database, v["name"], v["run_id"])
+            if entry is None or next(iter(s3.list_objects(self.aws, v["location"])), None) is None:
+                raise CatalogError(f"{v['name']} of run {v['run_id']} was pruned ({v['location']} or its catalog "
+                                   "version is gone): cannot roll back; nothing was switched", table=v["name"],
+                                   hint="Re-run the refresh of that month instead")
+            pairs.append((entry, s3.bucket_prefixes(self.aws, entry.location) if entry.partition_keys else {}))
+        publishing.publish_all(self.aws, self.database, pairs)
+        return self.published()
+
     # -- reads ---------------------------------------------------------------
     def published(self) -> list[CatalogEntry]:
         return [e for e in publishing.catalog_entries(self.aws, self.database) if e.state == "published"]
@@ -176,11 +191,12 @@ class AwsBackend(Backend):
 
     # -- retention -------------------------------------------------------------
     def prune(self) -> list[str]:
-        """Delete S3 versions beyond the newest `retention_months` snapshots, never a served or staged one."""
+        """Delete S3 versions beyond the newest `retention_months` snapshots, never a served, staged or rollback one."""
         main = publishing.catalog_entries(self.aws, self.database)
         if not any(e.state == "published" for e in main):  # an empty catalog must not make all look unused
             return []
         in_use = self._in_use(main + publishing.catalog_entries(self.aws, self.staging))
+        in_use |= rollback.kept_locations(self.settings.runs_dir)  # the previous good month
         roots = [self.settings.s3_root_addressable, self.settings.s3_root_infobase]
         return retention.prune(self.aws, roots, self.settings.retention_months, in_use)
 

@@ -38,6 +38,9 @@ class RunSummary:
     failed_stage: str | None = None
     error: str | None = None
     alert_count: int = 0
+    monitor_summary: str | None = None
+    manifest_sha256: str | None = None  # the ledger's seal of the record (ledger.py)
+    ledger_entry_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,12 @@ def run_message(summary: RunSummary) -> tuple[str, str]:
         lines.append(f"Failed stage: {summary.failed_stage}")
     if summary.error:
         lines.append(f"Error: {summary.error}")
-    lines += [f"Data monitor alerts: {summary.alert_count}", f"Run record: {summary.record_location}"]
+    lines.append(f"Data monitor alerts: {summary.alert_count}")
+    if summary.monitor_summary:
+        lines.append(f"Data monitor: {summary.monitor_summary}")
+    lines.append(f"Run record: {summary.record_location}")
+    if summary.manifest_sha256:
+        lines.append(f"Manifest SHA-256: {summary.manifest_sha256} (ledger entry {summary.ledger_entry_sha256})")
     return subject, fit_message("\n".join(lines), summary.record_location)
 
 

@@ -58,6 +58,20 @@ def read_or_none(aws, database: str, name: str) -> CatalogEntry | None:
         return None
 
 
+def earlier_version(aws, database: str, name: str, run_id: str) -> CatalogEntry | None:
+    """The newest archived definition of a table that described `run_id` (Glue keeps one per UpdateTable)."""
+    try:
+        for page in aws.pages("glue", "get_table_versions", where={"table": name}, DatabaseName=database,
+                              TableName=name):
+            for version in sorted(page.get("TableVersions", []), key=lambda v: -int(v.get("VersionId", 0))):
+                entry = glue_catalog.entry_from_table(version["Table"])
+                if entry.run_id == run_id:
+                    return entry
+    except AwsNotFound:
+        return None
+    return None
+
+
 def remember(aws, database: str, name: str) -> Previous:
     entry = read_or_none(aws, database, name)
     partitions = glue_catalog.get_partitions(aws, database, name) if entry and entry.partition_keys else {}

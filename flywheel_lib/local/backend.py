@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .. import lake
+from .. import gate, lake, rollback
 from ..backend import Backend
 from ..checks import EXPECTED_BUCKETS, CheckResult, buckets_detail, check
 from ..errors import CatalogError
@@ -15,7 +15,7 @@ from ..mapping import KEY, Mapping
 from ..snapshots import Snapshot, SnapshotPair
 from .catalog import PARQUET_FORMATS, CatalogEntry, LocalCatalog
 from .er import write_er_table
-from .profile import profile_table
+from . import profile
 from .split import TableOutput, split_snapshot
 from .sql import ident
 from .types import hive_columns
@@ -77,6 +77,7 @@ class LocalBackend(Backend):
         partitions = set(self.catalog.partitions(entry.name, entry.run_id))
         formats = {k: getattr(entry, k) for k in PARQUET_FORMATS}
         rows = self.count_rows(entry)
+        key_counts = profile.key_counts(sorted(Path(entry.location).glob("id_bucket=*/*.parquet")))
         return [
             check(entry.name, "bucket folders", folders == EXPECTED_BUCKETS, buckets_detail(folders)),
             check(entry.name, "catalog partitions", partitions == EXPECTED_BUCKETS, buckets_detail(partitions)),
@@ -87,7 +88,7 @@ class LocalBackend(Backend):
                   f"partition keys {[k for k, _ in entry.partition_keys]}"),
             check(entry.name, "row count vs source", rows == source_rows,
                   f"{rows:,} rows, source snapshot {source_rows:,}"),
-        ]
+        ] + gate.key_checks(entry.name, key_counts)
 
     def publish(self, run_id: str) -> list[CatalogEntry]:
         staged = self._staged(run_id)
@@ -117,6 +118,17 @@ class LocalBackend(Backend):
         self.catalog.publish([e.name for e in entries], run_id)
         return entries
 
+    # -- rollback --------------------------------------------------------------
+    def serve_again(self, versions: list[dict]) -> list[CatalogEntry]:
+        for v in versions:
+            known = any(e.name == v["name"] for e in self.catalog.entries(run_id=v["run_id"]))
+            if not known or lake.read_marker(Path(v["location"])) is None:
+                raise CatalogError(f"{v['name']} of run {v['run_id']} was pruned ({v['location']} is gone): "
+                                   "cannot roll back; nothing was switched", table=v["name"],
+                                   hint="Re-run the refresh of that month instead")
+        self.catalog.publish_versions([(v["name"], v["run_id"]) for v in versions])
+        return self.catalog.published()
+
     # -- reads ---------------------------------------------------------------
     def published(self) -> list[CatalogEntry]:
         return self.catalog.published()
@@ -132,7 +144,7 @@ class LocalBackend(Backend):
         return lake.bucket_row_counts(entry.location, partitioned=bool(entry.partition_keys))
 
     def profile(self, entry: CatalogEntry):
-        return profile_table(entry, self.catalog.partitions(entry.name, entry.run_id))
+        return profile.profile_table(entry, self.catalog.partitions(entry.name, entry.run_id))
 
     def preview(self, table: str, limit: int = 5):
         return self.catalog.query(f"SELECT * FROM {ident(table)} LIMIT {int(limit)}")
@@ -144,14 +156,16 @@ class LocalBackend(Backend):
 
     # -- retention -------------------------------------------------------------
     def prune(self) -> list[str]:
-        """Delete versions beyond the newest `retention_months` snapshots, never a published one."""
+        """Delete versions beyond the newest `retention_months` snapshots, never a published one or a rollback's."""
         keep_published = {(e.name, e.run_id) for e in self.catalog.published()}
+        needed = rollback.kept_locations(self.settings.runs_dir)  # the previous good month
         removed = []
         for entry_name, root, folder in self._table_folders():
             versions = lake.versions(root, folder)
             newest = sorted({dt for dt, _, _ in versions})[-self.settings.retention_months:]
             for snapshot_dt, run_id, path in versions:
-                if snapshot_dt not in newest and (entry_name, run_id) not in keep_published:
+                if (snapshot_dt not in newest and (entry_name, run_id) not in keep_published
+                        and str(path).rstrip("/") not in needed):
                     shutil.rmtree(path)
                     self.catalog.forget(entry_name, run_id)
                     removed.append(str(path))

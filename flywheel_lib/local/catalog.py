@@ -165,10 +165,14 @@ class LocalCatalog:
 
     def publish(self, names: list[str], run_id: str) -> None:
         """Switch the `main` views of `names` to this run's staged versions, all or nothing."""
+        self.publish_versions([(name, run_id) for name in names])
+
+    def publish_versions(self, versions: list[tuple[str, str]]) -> None:
+        """Switch each (name, run id) into the `main` views in one transaction (publish, rollback)."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self._writing() as con:
             con.execute("BEGIN")
-            for name in names:
+            for name, run_id in versions:
                 staged = _entries(con, "WHERE name = ? AND run_id = ?", [name, run_id])
                 if not staged:
                     con.execute("ROLLBACK")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .. import lake
+from .. import gate, lake
 from ..mapping import KEY
 from ..monitor import TableProfile
 from .catalog import PARQUET_FORMATS, CatalogEntry
@@ -22,7 +22,7 @@ def profile_table(entry: CatalogEntry, partitions: list[int]) -> TableProfile:
     marker = lake.read_marker(location) or {}
     files = sorted(location.glob("id_bucket=*/*.parquet"))
     rows_per_bucket, null_counts = _footer_counts(location, entry.column_names)
-    key_nulls, key_dupes = _key_problems(files) if files else (0, 0)
+    counts = key_counts(files) if files else {"key_nulls": 0, "key_dupes": 0}
     formats = {k: getattr(entry, k) for k in PARQUET_FORMATS}
     return TableProfile(
         table=entry.name, dataset=entry.dataset, location=str(location),
@@ -31,7 +31,7 @@ def profile_table(entry: CatalogEntry, partitions: list[int]) -> TableProfile:
         contract_ok=KEY in entry.column_names and entry.partition_keys == [("id_bucket", "int")],
         recorded_snapshot_dt=marker.get("snapshot_dt"),
         source_rows=_source_rows(marker.get("source_location")),
-        rows=sum(rows_per_bucket.values()), key_nulls=key_nulls, key_dupes=key_dupes,
+        rows=sum(rows_per_bucket.values()), key_nulls=int(counts["key_nulls"]), key_dupes=int(counts["key_dupes"]),
         columns=entry.column_names, null_counts=null_counts,
         files=[(str(f), f.stat().st_size) for f in files], rows_per_bucket=rows_per_bucket,
     )
@@ -47,15 +47,12 @@ def _footer_counts(location: Path, columns: list[str]) -> tuple[dict[int, int], 
     return rows_per_bucket, nulls
 
 
-def _key_problems(files: list[Path]) -> tuple[int, int]:
+def key_counts(files: list[Path]) -> dict:
+    """gate.py's key measurement (rows, key nulls, key duplicates, example keys) over the files."""
     con = connect()
     try:
-        key = quote_any(KEY)
-        nulls, dupes = con.execute(
-            f"SELECT count(*) - count({key}), count({key}) - count(DISTINCT {key}) "
-            f"FROM {parquet_source([str(f) for f in files])}"
-        ).fetchall()[0]
-        return int(nulls), int(dupes)
+        cursor = con.execute(gate.key_problems_sql(parquet_source([str(f) for f in files]), quote_any(KEY)))
+        return dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0]))
     finally:
         con.close()
 

@@ -152,7 +152,8 @@ def test_the_first_month_passes_every_check(month_a):
     assert [c for c in checks if not c.ok] == []
     assert {(c.table, c.check) for c in checks} == {
         (t, name) for t in TABLES for name in ("registered", "bucket folders", "catalog partitions",
-                                               "table type and formats", "contract", "row count vs source")}
+                                               "table type and formats", "contract", "row count vs source",
+                                               "key nulls", "key duplicates")}
 
 
 def test_repair_records_every_bucket_folder_as_a_partition(month_a):
