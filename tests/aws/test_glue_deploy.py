@@ -30,6 +30,7 @@ def test_deploy_uploads_by_content_creates_both_jobs_and_is_idempotent(aws, sett
     job = aws.call("glue", "get_job", JobName="etl-omc-flywheel-dev-infobase-part")["Job"]
     assert job["GlueVersion"] == "5.0" and job["WorkerType"] == "G.4X" and job["NumberOfWorkers"] == 24
     assert job["DefaultArguments"]["--DATASET"] == "infobase_attributes"
+    assert "--enable-continuous-cloudwatch-log" not in job["DefaultArguments"]  # Glue 5.0 always logs
     script = job["Command"]["ScriptLocation"]
     assert script.startswith(f"{ASSETS}/flywheel/") and script.endswith("/split_job.py")
     body = aws.call("s3", "get_object", Bucket="aws-glue-assets-123456789012-us-east-1",

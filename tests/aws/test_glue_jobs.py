@@ -56,9 +56,11 @@ def test_every_terminal_state_other_than_succeeded_fails_with_message_run_id_and
         assert "IBE9999" in text
 
 
-def test_the_logs_link_names_the_error_log_group_and_the_run():
+def test_the_logs_link_is_the_glue_5_log_group_filtered_on_the_run_id():
+    # Glue 5.0: /aws-glue/jobs/error and /output, streams named <run id>-driver, <run id>-<executor>
     url = logs_url("us-east-1", "jr_abc")
-    assert url.endswith("log-group/$252Faws-glue$252Fjobs$252Ferror/log-events/jr_abc")
+    assert url.endswith("#logsV2:log-groups/log-group/$252Faws-glue$252Fjobs$252Ferror$3FlogStreamNameFilter$3Djr_abc")
+    assert "$252Faws-glue$252Fjobs$252Foutput$3F" in logs_url("us-east-1", "jr_abc", "output")
 
 
 def test_a_refused_start_is_retried_on_a_bounded_budget(glue):
