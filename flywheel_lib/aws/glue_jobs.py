@@ -130,6 +130,10 @@ class GlueJobs:
             self.say(f"{name}: start refused ({err.code or 'transient'}), try {attempt} of "
                      f"{START_ATTEMPTS}; trying again in {delay:.0f} s")
 
+        # Retried: throttling, internal errors and ConcurrentRunsExceededException ("Too many jobs are
+        # being run concurrently", glue model), which pass as other runs end. Not retried:
+        # ResourceNumberLimitExceededException, documented only as "A resource numerical limit was
+        # exceeded" (no quota that frees itself is named), so it fails at once like every Glue call.
         run_id = retry_transient(start, attempts=START_ATTEMPTS, first=15.0, cap=120.0,
                                  sleep=self.sleep, on_retry=on_retry)
         self.say(f"{name}: started run {run_id}")

@@ -23,6 +23,9 @@ from moto.glue.responses import GlueResponse
 from flywheel_lib.aws.errors import aws_errors
 
 _JOB_NAME = re.compile(r"[\u0020-\uD7FF\uE000-\uFFFD\t]{1,255}")
+# StartJobRun's error shapes and their documentation strings (glue model)
+_START_REFUSALS = {"ConcurrentRunsExceededException": "Too many jobs are being run concurrently",
+                   "ResourceNumberLimitExceededException": "A resource numerical limit was exceeded"}
 
 
 def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
@@ -54,7 +57,8 @@ class FakeGlue:
         self._job(JobName, "StartJobRun")
         refusals = self.refuse_start.get(JobName, [])
         if refusals:
-            raise client_error(refusals.pop(0), "Concurrent runs exceeded for " + JobName, "StartJobRun")
+            code = refusals.pop(0)
+            raise client_error(code, _START_REFUSALS.get(code, code) + " for " + JobName, "StartJobRun")
         run_id = f"jr_{next(self._ids):064x}"
         states = list(self.script.get(JobName, ["RUNNING", "SUCCEEDED"]))
         self.runs[run_id] = {"Id": run_id, "JobName": JobName, "Arguments": Arguments or {},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flywheel_lib.aws.errors import AwsNotFound, AwsTransientError
+from flywheel_lib.aws.errors import AwsNotFound, AwsQuotaExceeded, AwsTransientError
 from flywheel_lib.aws.glue_jobs import GlueJobFailed, GlueJobs, job_name, logs_url
 
 from .glue_fake import FakeAws, FakeGlue
@@ -68,6 +68,14 @@ def test_a_refused_start_is_retried_on_a_bounded_budget(glue):
     jobs, waits = runner(glue)
     assert jobs.run([(ADDR, ARGS)], "--TARGET_VERSION")[0].state == "SUCCEEDED"
     assert waits[:2] == [15, 30]
+
+
+def test_a_used_up_resource_limit_on_start_fails_at_once(glue):
+    glue.refuse_start[ADDR] = ["ResourceNumberLimitExceededException", "ResourceNumberLimitExceededException"]
+    jobs, waits = runner(glue)
+    with pytest.raises(AwsQuotaExceeded, match="ResourceNumberLimitExceededException: A resource numerical limit"):
+        jobs.run([(ADDR, ARGS)], "--TARGET_VERSION")
+    assert waits == [] and [n for n, _ in glue.calls].count("StartJobRun") == 1
 
 
 def test_a_start_refused_past_the_budget_fails_the_stage(glue):
