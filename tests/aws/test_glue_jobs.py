@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
+from botocore.stub import Stubber
 
 from flywheel_lib.aws.errors import AwsNotFound, AwsQuotaExceeded, AwsTransientError
 from flywheel_lib.aws.glue_jobs import GlueJobFailed, GlueJobs, job_name, logs_url
+from flywheel_lib.errors import SplitError
 
 from .glue_fake import FakeAws, FakeGlue
 
@@ -130,3 +135,36 @@ def test_a_run_still_going_from_an_interrupted_attempt_is_waited_for_not_doubled
     runs = again.run([(ADDR, ARGS)], "--TARGET_VERSION")
     assert runs[0].attached and runs[0].state == "SUCCEEDED"
     assert [n for n, _ in glue.calls].count("StartJobRun") == 1
+
+
+# --- the job script's S3 folder delete (glue_jobs/split_job.py; no Spark needed) ------------------
+
+def split_job_module():
+    spec = importlib.util.spec_from_file_location(
+        "split_job", Path(__file__).resolve().parents[2] / "glue_jobs" / "split_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_job_deletes_a_scratch_folder_on_s3(aws):
+    aws.call("s3", "create_bucket", Bucket="scratch-bucket")
+    for key in ("t/.tmp-empty-v/part-0.parquet", "t/.tmp-empty-v/_SUCCESS", "t/keep.parquet"):
+        aws.call("s3", "put_object", Bucket="scratch-bucket", Key=key, Body=b"x")
+    split_job_module()._S3().delete_folder("s3://scratch-bucket/t/.tmp-empty-v")
+    listed = aws.call("s3", "list_objects_v2", Bucket="scratch-bucket")["Contents"]
+    assert [o["Key"] for o in listed] == ["t/keep.parquet"]
+
+
+def test_objects_s3_did_not_delete_fail_the_job_naming_them(aws):
+    store = split_job_module()._S3()
+    keys = ["t/.tmp-empty-v/part-0.parquet", "t/.tmp-empty-v/_SUCCESS"]
+    with Stubber(store.client) as stub:
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": k, "Size": 1} for k in keys]},
+                          {"Bucket": "b", "Prefix": "t/.tmp-empty-v/"})
+        # s3 model, DeleteObjectsOutput.Errors: what could not be deleted, in a successful response
+        stub.add_response("delete_objects", {"Errors": [{"Key": keys[0], "Code": "AccessDenied",
+                                                        "Message": "Access Denied"}]})
+        with pytest.raises(SplitError, match=r"S3 did not delete 1 of 2 objects: t/.tmp-empty-v/part-0.parquet "
+                                             r"\(AccessDenied: Access Denied\)"):
+            store.delete_folder("s3://b/t/.tmp-empty-v")
