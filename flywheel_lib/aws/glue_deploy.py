@@ -127,9 +127,9 @@ def job_update(current: dict, wanted: dict) -> dict:
     for key, value in wanted.items():
         both_dicts = isinstance(value, dict) and isinstance(update.get(key), dict)
         update[key] = {**update[key], **value} if both_dicts else value
-    arguments = {k: v for k, v in update.get("DefaultArguments", {}).items() if k not in RETIRED_ARGUMENTS}
     if "DefaultArguments" in update:
-        update["DefaultArguments"] = arguments
+        update["DefaultArguments"] = {k: v for k, v in update["DefaultArguments"].items()
+                                      if k not in RETIRED_ARGUMENTS}
     return update
 
 
