@@ -185,13 +185,21 @@ class _S3:
         self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
 
     def delete_folder(self, folder: str) -> None:
+        """Every object under `folder`, 1,000 a call; any object S3 could not delete fails the job."""
         bucket = self.split(folder)[0]
         keys = []
         for prefix, page in self._list(folder, False):
             keys += [o["Key"] for o in page.get("Contents", [])]
+        failed = []
         for start in range(0, len(keys), 1000):
-            self.client.delete_objects(Bucket=bucket, Delete={
+            response = self.client.delete_objects(Bucket=bucket, Delete={
                 "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+            # s3 model, DeleteObjectsOutput.Errors: each object it could not delete; the call still succeeds
+            failed += response.get("Errors", [])
+        if failed:
+            shown = "; ".join(f"{e.get('Key')} ({e.get('Code')}: {e.get('Message')})" for e in failed[:5])
+            raise SplitError(f"S3 did not delete {len(failed)} of {len(keys)} objects: {shown}", path=folder,
+                             hint="Check the job role's s3:DeleteObject on this prefix; the folder is left over")
 
     def tidy(self, folder: str) -> None:
         bucket, key = self.split(folder.rstrip("/") + "/_SUCCESS")

@@ -2,9 +2,10 @@
 
 Each snapshot (and run) gets its own folder, so a rebuild never meets old
 files (the old system could not overwrite its ER data, DOMAIN "Get right" 2).
-We UNLOAD rather than CTAS: UNLOAD writes only the data, (Athena ignores the `_flywheel.json`
-marker we add beside it, as it ignores every `_` file), and the table is then registered through the same path as every other table, so the catalog
-points at the new folder only after the files are counted.
+We UNLOAD rather than CTAS: UNLOAD writes only the data (Athena ignores the
+`_flywheel.json` marker we add beside it, as it ignores every `_` file), and the
+table is then registered through the same path as every other table, so the
+catalog points at the new folder only after the files are counted.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from ..errors import CatalogError
 from ..local.catalog import CatalogEntry
 from ..local.types import hive_columns
 from ..mapping import KEY
+from ..row_ids import row_id_sql
 from . import parquet_s3, s3
 from .athena import Athena, ident, s3_folder, table_ref
 from .split import version_url
 
+
 def unload_sql(database: str, source: CatalogEntry, target: str) -> str:
     others = [c for c in source.column_names if c != KEY] if not source.name.endswith("addressable_ids") else []
-    select = ", ".join([f"row_number() OVER (ORDER BY {ident(KEY)}) AS row_id", ident(KEY), *map(ident, others)])
+    # row_id numbered per id_bucket (row_ids.py): 256 sorts Athena spreads over its workers, not one
+    select = ", ".join([row_id_sql(), ident(KEY), *map(ident, others)])
     return (f"UNLOAD (SELECT {select} FROM {table_ref(database, source.name)}) "
             f"TO {s3_folder(target)} WITH (format = 'PARQUET', compression = 'SNAPPY')")
 

@@ -75,7 +75,6 @@ _BY_CODE: dict[str, type[AwsError]] = {
              "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
              "RequestLimitExceeded", "SlowDown", "RequestThrottled", "RequestThrottledException",
              "ConcurrentRunsExceededException", "ConcurrentModificationException",
-             "ResourceNumberLimitExceededException",  # Glue: account-wide runs/DPUs in use
              "InternalServiceException", "InternalServerException", "InternalError",
              "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException",
              "OperationTimeoutException", "RequestTimeout", "RequestTimeoutException",
@@ -93,7 +92,9 @@ _BY_CODE: dict[str, type[AwsError]] = {
              "ValidationException", "InvalidInputException", "InvalidParameter",
              "InvalidParameterException", "InvalidParameterValue", "InvalidRequestException",
              "InvalidArgument", "MalformedXML"),
-    **_codes(AwsQuotaExceeded, "ServiceQuotaExceededException"),
+    # Glue's ResourceNumberLimitExceededException: "A resource numerical limit was exceeded" (glue model):
+    # a count of things kept (tables, partitions, table versions), not a rate; it does not pass.
+    **_codes(AwsQuotaExceeded, "ServiceQuotaExceededException", "ResourceNumberLimitExceededException"),
     **_codes(AwsCredentialError,
              "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
              "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
@@ -193,6 +194,7 @@ def _from_client_error(err: bce.ClientError, service: str, identity: str | None,
     hint = {
         AwsPermissionError: f"Grant {action} to {identity or 'the identity in use'}, or use one that has it",
         AwsTransientError: "Temporary on the AWS side; retrying later should work",
+        AwsQuotaExceeded: "Retrying will not help: raise the quota (Service Quotas) or remove what uses it",
     }.get(cls)
     return cls(f"{action} failed with {code}: {detail}", operation=operation, code=code, reason=reason,
                request_id=request_id, hint=hint, **context)

@@ -14,12 +14,21 @@ from dataclasses import dataclass, replace
 from ..errors import CatalogError
 from ..local.catalog import CatalogEntry
 from ..mapping import CLEAN_ROOMS_COLUMN_LIMIT, COLUMN_PATTERN, KEY, PARTITION_KEY
-from .errors import AwsConflict
+from .errors import AwsConflict, AwsQuotaExceeded
 
 PARAM = "flywheel."
 _ENTRY_PARAMS = ("run_id", "dataset", "source_table", "snapshot_dt", "row_count", "state")
 MAX_PARTITIONS_PER_CALL = 100  # Glue BatchCreatePartition's limit
 MAX_LISTED = 10
+# The Glue quota each catalog write can use up (glue model: these operations list
+# ResourceNumberLimitExceededException). It is a count that does not go down by itself: no retry.
+QUOTAS = {
+    "create_database": "databases per account",
+    "create_table": "tables per database, tables per account",
+    # UpdateTable "always creates an archived version of the table" unless SkipArchive (glue model)
+    "update_table": "table versions per table, table versions per account",
+    "batch_create_partition": "partitions per table, partitions per account",
+}
 
 
 @dataclass(frozen=True)
@@ -126,10 +135,21 @@ def entry_from_table(table: dict) -> CatalogEntry:
     )
 
 
+def _write(aws, method: str, where: dict, **params) -> dict:
+    """A catalog write; a used-up Glue quota fails at once, naming the quota."""
+    try:
+        return aws.call("glue", method, where=where, **params)
+    except AwsQuotaExceeded as err:
+        raise AwsQuotaExceeded(f"{err.message}; the Glue quota used up is one of: {QUOTAS[method]}",
+                               operation=err.operation, code=err.code, request_id=err.request_id,
+                               hint="Retrying will not help: raise it in Service Quotas (AWS Glue) "
+                                    "or delete what uses it", **where) from err
+
+
 def ensure_database(aws, database: str) -> bool:
     """Create the catalog database if missing; True when it was created."""
     try:
-        aws.call("glue", "create_database", DatabaseInput={"Name": database})
+        _write(aws, "create_database", {"path": database}, DatabaseInput={"Name": database})
     except AwsConflict:
         return False
     return True
@@ -141,10 +161,10 @@ def put_table(aws, database: str, entry: CatalogEntry) -> TableWrite:
     entry = replace(entry, location=entry.location.rstrip("/"))
     where = {"table": entry.name}
     try:
-        aws.call("glue", "create_table", where=where, DatabaseName=database, TableInput=table_input(entry))
+        _write(aws, "create_table", where, DatabaseName=database, TableInput=table_input(entry))
         created = True
     except AwsConflict:
-        aws.call("glue", "update_table", where=where, DatabaseName=database, TableInput=table_input(entry))
+        _write(aws, "update_table", where, DatabaseName=database, TableInput=table_input(entry))
         created = False
     return TableWrite(entry, created, width_report(entry))
 
@@ -177,8 +197,8 @@ def create_partitions(aws, database: str, entry: CatalogEntry, folders: dict[int
     failures: dict[int, str] = {}
     for start in range(0, len(inputs), MAX_PARTITIONS_PER_CALL):
         chunk = inputs[start:start + MAX_PARTITIONS_PER_CALL]
-        response = aws.call("glue", "batch_create_partition", where={"table": entry.name},
-                            DatabaseName=database, TableName=entry.name, PartitionInputList=chunk)
+        response = _write(aws, "batch_create_partition", {"table": entry.name},
+                          DatabaseName=database, TableName=entry.name, PartitionInputList=chunk)
         for error in response.get("Errors", []):
             detail = error.get("ErrorDetail", {})
             bucket = int(error["PartitionValues"][0])

@@ -5,6 +5,13 @@ artifact and job is create / update / unchanged with the reason, and nothing
 changes without apply. Artifacts go under a folder named by their content
 digest, so a job already running keeps reading the files it started with,
 and deploying the same code twice uploads nothing.
+
+UpdateJob replaces the whole job definition ("The previous job definition is
+completely overwritten", botocore glue model; JobUpdate: "Unspecified
+configuration is removed or reset to default values"). So an update starts
+from GetJob's job, keeps every setting we do not manage (security
+configuration, connections, --TempDir, metrics arguments...), lays ours over
+it, and the plan names every setting that changes or goes.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..api_rules import service_model
 from ..changes import Change, PacedApi, PlannedOperation, Step
 from ..config import PROJECT_ROOT, load_settings
 from .errors import AwsNotFound
@@ -26,6 +34,12 @@ JOBS_DIR = PROJECT_ROOT / "glue_jobs"
 SCRIPT = "split_job.py"
 MODULES_ZIP = "flywheel_glue_modules.zip"
 DATASETS = {"addr_part": "addressable_ids", "infobase_part": "infobase_attributes"}
+# Arguments an earlier deploy set that we now take away, with why (shown in the plan).
+RETIRED_ARGUMENTS = {"--enable-continuous-cloudwatch-log": "Glue 5.0 always logs to /aws-glue/jobs/output and "
+                                                            "/aws-glue/jobs/error (Glue guide, 'Logging for AWS Glue jobs')"}
+# glue model, JobUpdate.MaxCapacity: "Do not set MaxCapacity if using WorkerType and NumberOfWorkers";
+# AllocatedCapacity: "deprecated. Use MaxCapacity instead". Glue derives both from the workers.
+DERIVED_CAPACITY = ("MaxCapacity", "AllocatedCapacity")
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,7 @@ def job_definition(env: str, stage: str, role_arn: str, urls: dict[str, str], sh
         "Role": role_arn,
         "Command": {"Name": "glueetl", "ScriptLocation": urls[SCRIPT], "PythonVersion": "3"},
         "DefaultArguments": {"--extra-py-files": urls[MODULES_ZIP], "--job-language": "python",
-                             "--DATASET": DATASETS[stage], "--enable-continuous-cloudwatch-log": "true"},
+                             "--DATASET": DATASETS[stage]},
         "ExecutionProperty": {"MaxConcurrentRuns": 1},  # one run per job: a twin would write the same target
         "GlueVersion": shape.glue_version, "WorkerType": shape.worker_type,
         "NumberOfWorkers": shape.workers, "Timeout": shape.timeout_minutes, "MaxRetries": 0,
@@ -76,13 +90,85 @@ def plan_deploy(api, settings, assets_root: str, role_arn: str, shape: JobShape 
                                   f"{shape.timeout_minutes} min, code {digest}",
                                   [Step("glue", "CreateJob", {"Name": name, **wanted})]))
             continue
-        differ = sorted(k for k, v in wanted.items() if current.get(k) != v)
-        if differ:
-            changes.append(Change("update", "Glue job", name, f"{', '.join(differ)} differ",
-                                  [Step("glue", "UpdateJob", {"JobName": name, "JobUpdate": wanted})]))
-        else:
-            changes.append(Change("unchanged", "Glue job", name, f"code {digest}, as wanted"))
+        changes.append(_update_change(name, current, wanted, digest))
     return changes
+
+
+def _update_change(name: str, current: dict, wanted: dict, digest: str) -> Change:
+    update = job_update(current, wanted)
+    lines = setting_changes(current, update)
+    if not lines:
+        return Change("unchanged", "Glue job", name, f"code {digest}, as wanted")
+    if "ProfileName" in current:  # Job has it, JobUpdate does not; the API reference does not say if it stays
+        lines.append(f"? ProfileName {current['ProfileName']!r}: UpdateJob cannot send it and the API "
+                     "reference does not say whether Glue keeps it; check it after applying")
+    kept = {k if k.startswith("DefaultArguments.") else k.split(".")[0]
+            for k in _flat(update).keys() - _flat(wanted).keys()}
+    keeps = f"; keeps {', '.join(sorted(kept))}" if kept else ""
+    return Change("update", "Glue job", name, "; ".join(lines) + keeps,
+                  [Step("glue", "UpdateJob", {"JobName": name, "JobUpdate": update})])
+
+
+def updatable_fields() -> frozenset[str]:
+    """What UpdateJob can carry: the members of botocore's glue JobUpdate shape."""
+    return frozenset(service_model("glue").shape_for("JobUpdate").members)
+
+
+def job_update(current: dict, wanted: dict) -> dict:
+    """The JobUpdate: GetJob's job minus what JobUpdate cannot carry, with our settings laid over it.
+
+    Dict settings (Command, DefaultArguments, ExecutionProperty) are merged key
+    by key, so arguments we do not set (--TempDir, metrics) stay; RETIRED_ARGUMENTS go.
+    """
+    fields = updatable_fields()
+    update = {k: v for k, v in current.items() if k in fields and k not in DERIVED_CAPACITY}
+    if "WorkerType" not in wanted:  # capacity only counts when we do not size the job by workers
+        update.update({k: current[k] for k in DERIVED_CAPACITY if k in current})
+    for key, value in wanted.items():
+        both_dicts = isinstance(value, dict) and isinstance(update.get(key), dict)
+        update[key] = {**update[key], **value} if both_dicts else value
+    if "DefaultArguments" in update:
+        update["DefaultArguments"] = {k: v for k, v in update["DefaultArguments"].items()
+                                      if k not in RETIRED_ARGUMENTS}
+    return update
+
+
+def setting_changes(current: dict, update: dict) -> list[str]:
+    """One line per setting UpdateJob would change (~), add (+) or remove (-), with the reason for removals."""
+    before, after = _flat(current), _flat(update)
+    skip = {k for k in current if k not in updatable_fields()}  # read-only: Name, CreatedOn...
+    if "WorkerType" in current:
+        skip.update(DERIVED_CAPACITY)  # Glue's own figures for the workers, not a setting
+    lines = []
+    for key in sorted(before.keys() | after.keys()):
+        if key.split(".")[0] in skip or before.get(key) == after.get(key):
+            continue
+        if key not in after:
+            why = RETIRED_ARGUMENTS.get(key.removeprefix("DefaultArguments."),
+                                        "sized by WorkerType and NumberOfWorkers now" if key in DERIVED_CAPACITY
+                                        else "not set by this deploy")
+            lines.append(f"- {key} (was {_short(before[key])}): {why}")
+        elif key not in before:
+            lines.append(f"+ {key} = {_short(after[key])}")
+        else:
+            lines.append(f"~ {key}: {_short(before[key])} -> {_short(after[key])}")
+    return lines
+
+
+def _flat(job: dict) -> dict:
+    """{'Command.ScriptLocation': ..., 'Timeout': ...}: dict settings one level deep, for comparing."""
+    flat = {}
+    for key, value in job.items():
+        if isinstance(value, dict) and value:
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        elif value not in (None, {}):
+            flat[key] = value
+    return flat
+
+
+def _short(value, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _artifact_change(api, url: str, body: bytes) -> Change:

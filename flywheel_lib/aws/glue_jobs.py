@@ -36,11 +36,18 @@ def job_name(env: str, stage: str) -> str:
     return f"etl-omc-flywheel-{env}-{stage.replace('_', '-')}"
 
 
-def logs_url(region: str, run_id: str, stream: str = "error") -> str:
-    """The CloudWatch console page of a run's log stream (/aws-glue/jobs/error or /output)."""
-    group = quote(quote(f"/aws-glue/jobs/{stream}", safe=""), safe="").replace("%", "$")
+def logs_url(region: str, run_id: str, group: str = "error") -> str:
+    """The CloudWatch console page of a run's logs: log group /aws-glue/jobs/error (or /output), its
+    streams filtered on the run ID.
+
+    Glue 5.0 always logs there, one stream per driver and executor named
+    `<run id>-driver`, `<run id>-<executor>` (Glue guide, "Logging for AWS Glue
+    jobs"), so no single stream is the run's: the link filters on the prefix.
+    """
+    group_path = quote(quote(f"/aws-glue/jobs/{group}", safe=""), safe="").replace("%", "$")
+    # The console's fragment: the group URL-encoded twice, then "?logStreamNameFilter=" once; % written $.
     return (f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-            f"#logsV2:log-groups/log-group/{group}/log-events/{run_id}")
+            f"#logsV2:log-groups/log-group/{group_path}$3FlogStreamNameFilter$3D{quote(run_id, safe='')}")
 
 
 @dataclass
@@ -61,7 +68,8 @@ class JobRun:
     def as_record(self) -> dict:
         return {"job": self.job_name, "run_id": self.run_id, "state": self.state,
                 "error": self.error_message, "execution_time_s": self.execution_time_s,
-                "attached_to_earlier_run": self.attached, "logs": self.logs}
+                "attached_to_earlier_run": self.attached, "logs": self.logs,
+                "output_logs": logs_url(self.region, self.run_id, "output")}
 
     def sentence(self) -> str:
         why = f": {self.error_message}" if self.error_message else ""
@@ -125,6 +133,10 @@ class GlueJobs:
             self.say(f"{name}: start refused ({err.code or 'transient'}), try {attempt} of "
                      f"{START_ATTEMPTS}; trying again in {delay:.0f} s")
 
+        # Retried: throttling, internal errors and ConcurrentRunsExceededException ("Too many jobs are
+        # being run concurrently", glue model), which pass as other runs end. Not retried:
+        # ResourceNumberLimitExceededException, documented only as "A resource numerical limit was
+        # exceeded" (no quota that frees itself is named), so it fails at once like every Glue call.
         run_id = retry_transient(start, attempts=START_ATTEMPTS, first=15.0, cap=120.0,
                                  sleep=self.sleep, on_retry=on_retry)
         self.say(f"{name}: started run {run_id}")

@@ -5,8 +5,9 @@ in the caller's own account (STS). A notification is a courtesy, never the
 outcome: `publish` and the `notify_*` functions return a `Notification` saying
 whether it went out and why not, and never raise an AWS failure over the run's
 real result. SNS limits are respected here rather than discovered in
-production: subject at most 100 ASCII characters on one line, message at most
-256 KiB of UTF-8.
+production: subject at most 99 ASCII characters on one line ("less than 100
+characters", botocore's sns model, Publish Subject), message at most 256 KiB of
+UTF-8.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 TOPICS = {"refresh": "omc-flywheel-{env}-db-refresh-notifications",
           "monitor": "omc-flywheel-{env}-data-monitor-alerts"}
-SUBJECT_LIMIT = 100
+SUBJECT_LIMIT = 99  # sns model, PublishInput.Subject: "less than 100 characters long"
 MESSAGE_LIMIT_BYTES = 256 * 1024
 _SEVERITY_ORDER = {"error": 0, "warning": 1}
 
@@ -71,7 +72,7 @@ def topic_arn(aws, settings, kind: str) -> str:
 
 
 def fit_subject(text: str) -> str:
-    """An SNS-valid subject: printable ASCII, one line, at most 100 characters."""
+    """An SNS-valid subject: printable ASCII, one line, at most 99 characters."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     line = re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", ascii_text)).strip() or "flywheel"
     return line if len(line) <= SUBJECT_LIMIT else line[:SUBJECT_LIMIT - 3].rstrip() + "..."

@@ -2,7 +2,8 @@
 
 `part_addressable_ids_er` holds (`row_id`, `customer_user_id`); the optional
 copies `part_<t>_er` add the table's columns. `row_id` numbers rows in key
-order, so the same snapshot always gets the same ids. The old system never
+order within each `id_bucket`, the bucket in its high bits (`row_ids.py`, the
+same rule as on AWS), so the same snapshot always gets the same ids. The old system never
 rebuilt this table once it existed (DOMAIN "Get right" 2): here each run
 writes its own version and the catalog switches to it.
 """
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 
 from .. import lake
 from ..mapping import KEY
+from ..row_ids import row_id_sql
 from .catalog import CatalogEntry
 from .sql import connect, literal, parquet_source, quote_any
 from .types import hive_columns
@@ -30,7 +32,7 @@ def write_er_table(source: CatalogEntry, output_root: str, run_id: str) -> Catal
         shutil.rmtree(temp)
     temp.mkdir(parents=True)
     others = [c for c in source.column_names if c != KEY] if not source.name.endswith("addressable_ids") else []
-    select = ", ".join([f"row_number() OVER (ORDER BY {KEY}) AS row_id", KEY, *map(quote_any, others)])
+    select = ", ".join([row_id_sql(), quote_any(KEY), *map(quote_any, others)])
     files = parquet_source([f"{source.location}/id_bucket=*/*.parquet"], hive=True)
     con = connect()
     try:

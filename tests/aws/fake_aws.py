@@ -41,6 +41,8 @@ from moto.glue.exceptions import ConcurrentRunsExceededException
 from moto.glue.models import FakeJobRun, GlueBackend, glue_backends
 from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.s3.models import s3_backends
+from moto.sns.exceptions import InvalidParameterValue
+from moto.sns.models import SNSBackend
 from moto.server import ThreadedMotoServer
 
 from flywheel_lib.local.split import split_snapshot
@@ -550,6 +552,22 @@ def _check_types(path: Path, columns: list[tuple[str, str]], table: str) -> dict
 
 def _duck_type(hive: str) -> str:
     return hive.upper() if hive.startswith("decimal") else _DUCK_TYPES.get(hive, "VARCHAR")
+
+
+# --- SNS ----------------------------------------------------------------------------------------
+
+def enforce_sns_subject_rule(monkeypatch) -> None:
+    """Publish refuses a Subject of 100 characters or more, a line break or a control character."""
+    original = SNSBackend.publish
+
+    def publish(backend, message, arn, *args, subject=None, **kwargs):
+        # botocore sns model, PublishInput.Subject: "no line breaks or control characters, and less than
+        # 100 characters long" (moto accepts 100: its issue 1503 says AWS did; 99 is right either way).
+        if subject is not None and (len(subject) >= 100 or re.search(r"[\x00-\x1f\x7f]", subject)):
+            raise InvalidParameterValue("Invalid parameter: Subject")
+        return original(backend, message, arn, *args, subject=subject, **kwargs)
+
+    monkeypatch.setattr(SNSBackend, "publish", publish)
 
 
 # --- every API call --------------------------------------------------------------------------------

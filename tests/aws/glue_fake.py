@@ -5,6 +5,9 @@ failure handling is tested against this: the real operation names, job-name
 and run-ID rules, error codes, and runs that move through states as they are
 polled. Errors are botocore ClientErrors, so they pass through the package's
 real error boundary.
+
+`install_update_job` adds UpdateJob to moto's Glue (moto 5.2 has none), as
+the API reference describes it: the definition is replaced, not patched.
 """
 
 from __future__ import annotations
@@ -13,10 +16,16 @@ import itertools
 import re
 
 from botocore.exceptions import ClientError
+from moto.core.responses import ActionResult
+from moto.glue.exceptions import InvalidInputException
+from moto.glue.responses import GlueResponse
 
 from flywheel_lib.aws.errors import aws_errors
 
 _JOB_NAME = re.compile(r"[\u0020-\uD7FF\uE000-\uFFFD\t]{1,255}")
+# StartJobRun's error shapes and their documentation strings (glue model)
+_START_REFUSALS = {"ConcurrentRunsExceededException": "Too many jobs are being run concurrently",
+                   "ResourceNumberLimitExceededException": "A resource numerical limit was exceeded"}
 
 
 def client_error(code: str, message: str, operation: str, status: int = 400) -> ClientError:
@@ -48,7 +57,8 @@ class FakeGlue:
         self._job(JobName, "StartJobRun")
         refusals = self.refuse_start.get(JobName, [])
         if refusals:
-            raise client_error(refusals.pop(0), "Concurrent runs exceeded for " + JobName, "StartJobRun")
+            code = refusals.pop(0)
+            raise client_error(code, _START_REFUSALS.get(code, code) + " for " + JobName, "StartJobRun")
         run_id = f"jr_{next(self._ids):064x}"
         states = list(self.script.get(JobName, ["RUNNING", "SUCCEEDED"]))
         self.runs[run_id] = {"Id": run_id, "JobName": JobName, "Arguments": Arguments or {},
@@ -101,3 +111,41 @@ class FakeAws:
 
     def mutating_calls(self) -> list[str]:
         return [name for name, _ in self.glue.calls if not name.startswith("Get")]
+
+
+# JobUpdate member -> (moto FakeJob attribute, what a member left out becomes: moto's CreateJob default)
+_JOB_UPDATE = {
+    "Description": ("description", None), "LogUri": ("log_uri", None), "Role": ("role", None),
+    "ExecutionProperty": ("execution_property", {}), "Command": ("command", None),
+    "DefaultArguments": ("default_arguments", {}), "NonOverridableArguments": ("non_overridable_arguments", None),
+    "Connections": ("connections", None), "MaxRetries": ("max_retries", None),
+    "AllocatedCapacity": ("allocated_capacity", None), "Timeout": ("timeout", None),
+    "MaxCapacity": ("max_capacity", None), "WorkerType": ("worker_type", None),
+    "NumberOfWorkers": ("number_of_workers", None), "SecurityConfiguration": ("security_configuration", None),
+    "NotificationProperty": ("notification_property", None), "GlueVersion": ("glue_version", None),
+    "CodeGenConfigurationNodes": ("code_gen_configuration_nodes", None),
+    "ExecutionClass": ("execution_class", "STANDARD"), "SourceControlDetails": ("source_control_details", None),
+}
+
+
+def install_update_job(monkeypatch) -> list[dict]:
+    """moto's Glue answers UpdateJob like Glue; returns the list every JobUpdate received is appended to."""
+    received: list[dict] = []
+
+    def update_job(response):
+        name, update = response._get_param("JobName"), response._get_param("JobUpdate")
+        job = response.glue_backend.get_job(name)  # EntityNotFoundException, as Glue
+        unmodelled = set(update) - set(_JOB_UPDATE)
+        assert not unmodelled, f"the fake's UpdateJob does not model {unmodelled}"
+        # glue model, JobUpdate.MaxCapacity: "Do not set MaxCapacity if using WorkerType and NumberOfWorkers."
+        if update.get("MaxCapacity") is not None and (update.get("WorkerType") or update.get("NumberOfWorkers")):
+            raise InvalidInputException("UpdateJob", "MaxCapacity cannot be set with WorkerType/NumberOfWorkers")
+        received.append(update)
+        # glue model, UpdateJob: "The previous job definition is completely overwritten by this information";
+        # JobUpdate: "Unspecified configuration is removed or reset to default values."
+        for member, (attribute, default) in _JOB_UPDATE.items():
+            setattr(job, attribute, update.get(member, default))
+        return ActionResult({"JobName": name})
+
+    monkeypatch.setattr(GlueResponse, "update_job", update_job, raising=False)
+    return received

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,8 +12,14 @@ import requests
 
 from flywheel_lib.aws import glue_catalog, parquet_s3, publishing, retention, s3
 from flywheel_lib.aws.athena import Athena, QueryFailed, ident, s3_folder
+from flywheel_lib.aws.er import build as aws_er_build
+from flywheel_lib.bucketing import id_buckets
 from flywheel_lib.errors import CatalogError, FlywheelError
 from flywheel_lib.local.catalog import CatalogEntry
+from flywheel_lib.local.er import write_er_table as local_er_table
+from flywheel_lib.row_ids import bucket_of, row_id
+
+from .fake_aws import FakeAthena
 
 BUCKET = "omc-flywheel-data-us-east-1-dev"
 ROOT = f"s3://{BUCKET}/omc_cleanroom_data/split_part/infobase_attributes"
@@ -217,3 +224,51 @@ def test_split_output_is_reused_only_from_the_same_snapshot_and_mapping(tmp_path
     assert not _reusable({**marker, "source_location": "s3://b/raw/snapshot_dt=2026-10-30"}, snapshot, mapping,
                          "IBE_08")
     assert not _reusable({**marker, "columns": marker["columns"][:-1]}, snapshot, mapping, "IBE_08")
+
+
+# --- the ER table's row_id: the same ids from the local engine and from Athena --------------------
+
+ER_KEYS = ["", "é", "0IgxL", "KLzd", "434439589175", "x" * 5000, "Z", "a", "ß", "日本", "a b", "A"] + [
+    f"k{i:05d}" for i in range(3000)]
+
+
+def _bucketed(keys: list[str]) -> dict[int, pa.Table]:
+    by_bucket: dict[int, list[str]] = {}
+    for key, b in zip(keys, id_buckets(keys)):
+        by_bucket.setdefault(b, []).append(key)
+    return {b: pa.table({"customer_user_id": pa.array(ks, pa.string())}) for b, ks in by_bucket.items()}
+
+
+def test_er_row_ids_are_the_same_from_duckdb_and_athena_sql_and_unique_per_bucket(aws, settings, tmp_path,
+                                                                                  monkeypatch):
+    FakeAthena().install(monkeypatch)  # runs the UNLOAD's SQL text in DuckDB over moto's S3
+    aws.call("s3", "create_bucket", Bucket=BUCKET)
+    aws.call("s3", "create_bucket", Bucket="omc-flywheel-dev-analysis-data")
+    version, tables = "2026-10-31__r1", _bucketed(ER_KEYS)
+    local = CatalogEntry(name="part_addressable_ids", run_id="r1", dataset="addressable_ids",
+                         source_table="ADDRESSABLE_IDS", location=str(tmp_path / "ADDRESSABLE_IDS" / version),
+                         snapshot_dt="2026-10-31", columns=[("customer_user_id", "string")], row_count=len(ER_KEYS))
+    remote = replace(local, location=f"{ROOT}/ADDRESSABLE_IDS/{version}")
+    for b, table in tables.items():
+        (tmp_path / "ADDRESSABLE_IDS" / version / f"id_bucket={b}").mkdir(parents=True)
+        pq.write_table(table, tmp_path / "ADDRESSABLE_IDS" / version / f"id_bucket={b}" / "part-0.parquet")
+        put_parquet(aws, f"{remote.location[len(f's3://{BUCKET}/'):]}/id_bucket={b}/part-0.parquet", table)
+    db = settings.database_name
+    glue_catalog.ensure_database(aws, db)
+    glue_catalog.put_table(aws, db, remote)
+    glue_catalog.create_partitions(aws, db, remote, {b: f"{remote.location}/id_bucket={b}" for b in tables})
+
+    local_er = local_er_table(local, str(tmp_path / "er"), "r1")
+    aws_er = aws_er_build(aws, Athena(aws, settings, sleep=lambda _: None), db, remote, ROOT, "r1")
+    mine = pq.read_table(f"{local_er.location}/data_0.parquet").to_pylist()
+    theirs = [row for o in s3.list_objects(aws, aws_er.location) if not o.name.startswith("_")
+              for row in pq.read_table(io.BytesIO(aws.call("s3", "get_object", Bucket=BUCKET,
+                                                           Key=s3.split_url(o.url)[1])["Body"].read())).to_pylist()]
+    as_pairs = sorted((r["row_id"], r["customer_user_id"]) for r in mine)
+    assert as_pairs == sorted((r["row_id"], r["customer_user_id"]) for r in theirs)
+    assert len({i for i, _ in as_pairs}) == len(ER_KEYS)  # unique
+    for b, table in tables.items():  # within a bucket: 1, 2, ... in key (UTF-8 byte) order
+        in_bucket = sorted((i, k) for i, k in as_pairs if bucket_of(i) == b)
+        assert [k for _, k in in_bucket] == sorted(table.column("customer_user_id").to_pylist(),
+                                                   key=lambda k: k.encode())
+        assert [i for i, _ in in_bucket] == [row_id(b, n) for n in range(1, len(in_bucket) + 1)]

@@ -6,6 +6,8 @@ import pytest
 from botocore.stub import Stubber
 
 from flywheel_lib.aws import glue_catalog as gc
+from flywheel_lib.aws.errors import AwsQuotaExceeded
+from flywheel_lib.aws.polling import retry_transient
 from flywheel_lib.errors import CatalogError
 from flywheel_lib.local.catalog import PARQUET_FORMATS, CatalogEntry
 
@@ -133,3 +135,30 @@ def test_a_table_not_written_by_flywheel_reads_with_blanks(aws, db):
     other = gc.read_table(aws, db, "other")
     assert (other.run_id, other.row_count, other.partition_keys, other.state) == ("", -1, [], "unknown")
     assert other.location == "s3://b/o"
+
+
+@pytest.mark.parametrize(("existing", "operation", "quota"), [
+    (False, "create_table", "tables per database, tables per account"),
+    (True, "update_table", "table versions per table, table versions per account"),
+])
+def test_a_used_up_catalog_quota_fails_at_once_naming_it(aws, db, existing, operation, quota):
+    # CreateTable and UpdateTable list ResourceNumberLimitExceededException (glue model): a count, not a rate
+    waits = []
+    with Stubber(aws.client("glue")) as stub:
+        if existing:
+            stub.add_client_error("create_table", "AlreadyExistsException", "Table already exists", 400)
+        stub.add_client_error(operation, "ResourceNumberLimitExceededException", "Number limit exceeded", 400)
+        with pytest.raises(AwsQuotaExceeded) as caught:
+            retry_transient(lambda: gc.put_table(aws, db, entry()), attempts=3, first=1, cap=1, sleep=waits.append)
+    assert waits == [] and not caught.value.retryable
+    text = str(caught.value)
+    assert f"the Glue quota used up is one of: {quota}" in text and "table part_ibe_01" in text
+    assert "Retrying will not help" in text
+
+
+def test_a_used_up_partition_quota_fails_naming_it(aws, db):
+    gc.put_table(aws, db, entry())
+    with Stubber(aws.client("glue")) as stub:
+        stub.add_client_error("batch_create_partition", "ResourceNumberLimitExceededException", "limit", 400)
+        with pytest.raises(AwsQuotaExceeded, match="partitions per table, partitions per account"):
+            gc.create_partitions(aws, db, entry(), {0: f"{LOCATION}/2026-10-31__r1/id_bucket=0"})

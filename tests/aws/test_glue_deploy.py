@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from moto.core.responses import ActionResult
-from moto.glue.responses import GlueResponse
 
+from flywheel_lib.aws.errors import AwsInvalidRequest
 from flywheel_lib.aws.glue_deploy import JobShape, plan_deploy
 from flywheel_lib.changes import PacedApi, apply
+
+from .glue_fake import install_update_job
 
 ASSETS = "s3://aws-glue-assets-123456789012-us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/omc-flywheel-glue-job"
 FILES = {"split_job.py": b"print('split')\n", "flywheel_glue_modules.zip": b"PK zip bytes"}
-# JobUpdate field -> moto's FakeJob attribute (moto 5.2 has no UpdateJob: the test adds it)
-_FIELDS = {"Role": "role", "Command": "command", "DefaultArguments": "default_arguments",
-           "ExecutionProperty": "execution_property", "GlueVersion": "glue_version", "WorkerType": "worker_type",
-           "NumberOfWorkers": "number_of_workers", "Timeout": "timeout", "MaxRetries": "max_retries"}
 
 
 @pytest.fixture(autouse=True)
 def update_job(monkeypatch):
-    def handler(response):
-        name, update = response._get_param("JobName"), response._get_param("JobUpdate")
-        job = response.glue_backend.get_job(name)  # EntityNotFoundException as Glue would
-        unknown = set(update) - set(_FIELDS)
-        assert not unknown, f"the test's UpdateJob does not model {unknown}"
-        for field, attribute in _FIELDS.items():
-            setattr(job, attribute, update.get(field))  # UpdateJob replaces the whole definition
-        return ActionResult({"JobName": name})
-
-    monkeypatch.setattr(GlueResponse, "update_job", handler, raising=False)
+    """moto has no UpdateJob: the fake's replaces the whole definition, as Glue does."""
+    return install_update_job(monkeypatch)
 
 
 def test_deploy_uploads_by_content_creates_both_jobs_and_is_idempotent(aws, settings):
@@ -41,6 +30,7 @@ def test_deploy_uploads_by_content_creates_both_jobs_and_is_idempotent(aws, sett
     job = aws.call("glue", "get_job", JobName="etl-omc-flywheel-dev-infobase-part")["Job"]
     assert job["GlueVersion"] == "5.0" and job["WorkerType"] == "G.4X" and job["NumberOfWorkers"] == 24
     assert job["DefaultArguments"]["--DATASET"] == "infobase_attributes"
+    assert "--enable-continuous-cloudwatch-log" not in job["DefaultArguments"]  # Glue 5.0 always logs
     script = job["Command"]["ScriptLocation"]
     assert script.startswith(f"{ASSETS}/flywheel/") and script.endswith("/split_job.py")
     body = aws.call("s3", "get_object", Bucket="aws-glue-assets-123456789012-us-east-1",
@@ -55,7 +45,7 @@ def test_deploy_uploads_by_content_creates_both_jobs_and_is_idempotent(aws, sett
 
     bigger = plan_deploy(api, settings, ASSETS, ROLE, JobShape(workers=40), files=FILES)
     assert [c.action for c in bigger] == ["unchanged", "unchanged", "update", "update"]
-    assert bigger[2].reason == "NumberOfWorkers differ"
+    assert bigger[2].reason.startswith("~ NumberOfWorkers: 24 -> 40")
     apply(api, bigger)
     assert aws.call("glue", "get_job", JobName="etl-omc-flywheel-dev-addr-part")["Job"]["NumberOfWorkers"] == 40
 
@@ -68,3 +58,56 @@ def test_new_code_goes_to_a_new_folder_and_the_jobs_follow(aws, settings):
     changes = plan_deploy(api, settings, ASSETS, ROLE, files=changed)
     assert [c.action for c in changes] == ["create", "create", "update", "update"]
     assert "Command" in changes[2].reason and "DefaultArguments" in changes[2].reason
+
+
+def _deploy(aws, settings, **shape):
+    aws.call("s3", "create_bucket", Bucket="aws-glue-assets-123456789012-us-east-1")
+    api = PacedApi(aws, sleep=lambda _: None)
+    return api, plan_deploy(api, settings, ASSETS, ROLE, JobShape(**shape), files=FILES)
+
+
+def test_the_fake_update_job_replaces_the_whole_definition(aws):
+    aws.call("glue", "create_job", Name="j", Role=ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://b/k"},
+             SecurityConfiguration="kms-at-rest", DefaultArguments={"--TempDir": "s3://b/tmp/"})
+    aws.call("glue", "update_job", JobName="j", JobUpdate={"Role": ROLE, "Command": {"Name": "glueetl",
+                                                                                     "ScriptLocation": "s3://b/v2"}})
+    job = aws.call("glue", "get_job", JobName="j")["Job"]
+    assert "SecurityConfiguration" not in job and job["DefaultArguments"] == {}
+
+
+def test_an_update_keeps_every_setting_we_do_not_manage_and_names_what_changes(aws, settings):
+    theirs = {"SecurityConfiguration": "kms-at-rest", "Connections": {"Connections": ["vpc-link"]},
+              "Description": "split job", "NotificationProperty": {"NotifyDelayAfter": 10}}
+    arguments = {"--TempDir": "s3://b/tmp/", "--enable-metrics": "true", "--DATASET": "addressable_ids",
+                 "--enable-continuous-cloudwatch-log": "true"}
+    aws.call("glue", "create_job", Name="etl-omc-flywheel-dev-addr-part", Role=ROLE, GlueVersion="4.0",
+             Command={"Name": "glueetl", "ScriptLocation": "s3://old/split_job.py", "PythonVersion": "3"},
+             WorkerType="G.1X", NumberOfWorkers=2, DefaultArguments=arguments, **theirs)
+    api, changes = _deploy(aws, settings)
+    [update] = [c for c in changes if c.name == "etl-omc-flywheel-dev-addr-part"]
+    assert update.action == "update"
+    for line in ("~ GlueVersion: '4.0' -> '5.0'", "~ NumberOfWorkers: 2 -> 24", "~ WorkerType: 'G.1X' -> 'G.4X'",
+                 "- DefaultArguments.--enable-continuous-cloudwatch-log (was 'true'): Glue 5.0 always logs",
+                 "+ DefaultArguments.--extra-py-files = 's3://aws-glue-assets"):
+        assert line in update.reason
+    assert "keeps Connections, DefaultArguments.--TempDir, DefaultArguments.--enable-metrics" in update.reason
+    apply(api, changes)
+    job = aws.call("glue", "get_job", JobName="etl-omc-flywheel-dev-addr-part")["Job"]
+    assert {k: job.get(k) for k in theirs} == theirs
+    assert job["DefaultArguments"]["--TempDir"] == "s3://b/tmp/" and job["DefaultArguments"]["--enable-metrics"] == "true"
+    assert "--enable-continuous-cloudwatch-log" not in job["DefaultArguments"]
+    assert (job["WorkerType"], job["NumberOfWorkers"], job["GlueVersion"]) == ("G.4X", 24, "5.0")
+    assert {c.action for c in plan_deploy(api, settings, ASSETS, ROLE, files=FILES)} == {"unchanged"}
+
+
+def test_a_job_sized_by_capacity_moves_to_workers_without_sending_max_capacity(aws, settings, update_job):
+    aws.call("glue", "create_job", Name="etl-omc-flywheel-dev-infobase-part", Role=ROLE, MaxCapacity=10.0,
+             GlueVersion="1.0", Command={"Name": "glueetl", "ScriptLocation": "s3://old/split_job.py"})
+    api, changes = _deploy(aws, settings)
+    [update] = [c for c in changes if c.name == "etl-omc-flywheel-dev-infobase-part"]
+    assert "- MaxCapacity (was 10.0): sized by WorkerType and NumberOfWorkers now" in update.reason
+    apply(api, changes)
+    assert "MaxCapacity" not in update_job[-1]
+    with pytest.raises(AwsInvalidRequest, match="MaxCapacity"):  # the rule the fake follows
+        aws.call("glue", "update_job", JobName="etl-omc-flywheel-dev-infobase-part",
+                 JobUpdate={**update_job[-1], "MaxCapacity": 10.0})

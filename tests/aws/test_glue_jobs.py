@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import importlib.util
+from pathlib import Path
 
-from flywheel_lib.aws.errors import AwsNotFound, AwsTransientError
+import pytest
+from botocore.stub import Stubber
+
+from flywheel_lib.aws.errors import AwsNotFound, AwsQuotaExceeded, AwsTransientError
 from flywheel_lib.aws.glue_jobs import GlueJobFailed, GlueJobs, job_name, logs_url
+from flywheel_lib.errors import SplitError
 
 from .glue_fake import FakeAws, FakeGlue
 
@@ -56,9 +61,11 @@ def test_every_terminal_state_other_than_succeeded_fails_with_message_run_id_and
         assert "IBE9999" in text
 
 
-def test_the_logs_link_names_the_error_log_group_and_the_run():
+def test_the_logs_link_is_the_glue_5_log_group_filtered_on_the_run_id():
+    # Glue 5.0: /aws-glue/jobs/error and /output, streams named <run id>-driver, <run id>-<executor>
     url = logs_url("us-east-1", "jr_abc")
-    assert url.endswith("log-group/$252Faws-glue$252Fjobs$252Ferror/log-events/jr_abc")
+    assert url.endswith("#logsV2:log-groups/log-group/$252Faws-glue$252Fjobs$252Ferror$3FlogStreamNameFilter$3Djr_abc")
+    assert "$252Faws-glue$252Fjobs$252Foutput$3F" in logs_url("us-east-1", "jr_abc", "output")
 
 
 def test_a_refused_start_is_retried_on_a_bounded_budget(glue):
@@ -66,6 +73,14 @@ def test_a_refused_start_is_retried_on_a_bounded_budget(glue):
     jobs, waits = runner(glue)
     assert jobs.run([(ADDR, ARGS)], "--TARGET_VERSION")[0].state == "SUCCEEDED"
     assert waits[:2] == [15, 30]
+
+
+def test_a_used_up_resource_limit_on_start_fails_at_once(glue):
+    glue.refuse_start[ADDR] = ["ResourceNumberLimitExceededException", "ResourceNumberLimitExceededException"]
+    jobs, waits = runner(glue)
+    with pytest.raises(AwsQuotaExceeded, match="ResourceNumberLimitExceededException: A resource numerical limit"):
+        jobs.run([(ADDR, ARGS)], "--TARGET_VERSION")
+    assert waits == [] and [n for n, _ in glue.calls].count("StartJobRun") == 1
 
 
 def test_a_start_refused_past_the_budget_fails_the_stage(glue):
@@ -120,3 +135,36 @@ def test_a_run_still_going_from_an_interrupted_attempt_is_waited_for_not_doubled
     runs = again.run([(ADDR, ARGS)], "--TARGET_VERSION")
     assert runs[0].attached and runs[0].state == "SUCCEEDED"
     assert [n for n, _ in glue.calls].count("StartJobRun") == 1
+
+
+# --- the job script's S3 folder delete (glue_jobs/split_job.py; no Spark needed) ------------------
+
+def split_job_module():
+    spec = importlib.util.spec_from_file_location(
+        "split_job", Path(__file__).resolve().parents[2] / "glue_jobs" / "split_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_job_deletes_a_scratch_folder_on_s3(aws):
+    aws.call("s3", "create_bucket", Bucket="scratch-bucket")
+    for key in ("t/.tmp-empty-v/part-0.parquet", "t/.tmp-empty-v/_SUCCESS", "t/keep.parquet"):
+        aws.call("s3", "put_object", Bucket="scratch-bucket", Key=key, Body=b"x")
+    split_job_module()._S3().delete_folder("s3://scratch-bucket/t/.tmp-empty-v")
+    listed = aws.call("s3", "list_objects_v2", Bucket="scratch-bucket")["Contents"]
+    assert [o["Key"] for o in listed] == ["t/keep.parquet"]
+
+
+def test_objects_s3_did_not_delete_fail_the_job_naming_them(aws):
+    store = split_job_module()._S3()
+    keys = ["t/.tmp-empty-v/part-0.parquet", "t/.tmp-empty-v/_SUCCESS"]
+    with Stubber(store.client) as stub:
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": k, "Size": 1} for k in keys]},
+                          {"Bucket": "b", "Prefix": "t/.tmp-empty-v/"})
+        # s3 model, DeleteObjectsOutput.Errors: what could not be deleted, in a successful response
+        stub.add_response("delete_objects", {"Errors": [{"Key": keys[0], "Code": "AccessDenied",
+                                                        "Message": "Access Denied"}]})
+        with pytest.raises(SplitError, match=r"S3 did not delete 1 of 2 objects: t/.tmp-empty-v/part-0.parquet "
+                                             r"\(AccessDenied: Access Denied\)"):
+            store.delete_folder("s3://b/t/.tmp-empty-v")

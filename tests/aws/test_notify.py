@@ -7,13 +7,20 @@ import json
 import pytest
 
 from flywheel_lib.aws import notify
+from flywheel_lib.aws.errors import AwsInvalidRequest
 from flywheel_lib.aws.session import AwsClients
 from flywheel_lib.config import load_settings
 from flywheel_lib.monitor import Alert
 
 from .conftest import ACCOUNT
+from .fake_aws import enforce_sns_subject_rule
 
 REFRESH_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:omc-flywheel-dev-db-refresh-notifications"
+
+
+@pytest.fixture(autouse=True)
+def sns_subject_rule(monkeypatch):
+    enforce_sns_subject_rule(monkeypatch)
 
 
 def subscribe(aws, topic_name: str):
@@ -92,7 +99,7 @@ def test_a_long_subject_and_a_huge_message_still_go_out(aws, settings):
     result = notify.notify_run_end(aws, settings, summary(failed_stage="stage_" + "x" * 120, error=error))
     assert result.sent, result.error
     [message] = received()
-    assert len(message["Subject"]) == 100 and message["Subject"].endswith("...")
+    assert len(message["Subject"]) == 99 and message["Subject"].endswith("...")
     assert len(message["Message"].encode()) <= notify.MESSAGE_LIMIT_BYTES
     assert message["Message"].endswith("the full text is in the run record: runs/2026-10/20261101T020000-ab12]")
 
@@ -104,6 +111,14 @@ def test_a_long_subject_and_a_huge_message_still_go_out(aws, settings):
 ])
 def test_subjects_are_one_line_of_ascii(text, fitted):
     assert notify.fit_subject(text) == fitted
+
+
+def test_sns_refuses_a_subject_of_100_characters(aws, settings):
+    """The fake's rule, so a subject our code lets through cannot pass only because moto is lenient."""
+    topic = aws.call("sns", "create_topic", Name="omc-flywheel-dev-db-refresh-notifications")["TopicArn"]
+    with pytest.raises(AwsInvalidRequest, match="InvalidParameter"):
+        aws.call("sns", "publish", TopicArn=topic, Subject="x" * 100, Message="m")
+    assert aws.call("sns", "publish", TopicArn=topic, Subject="x" * 99, Message="m")["MessageId"]
 
 
 def test_a_missing_topic_is_a_failed_notification_not_an_exception(aws, settings):
