@@ -9,12 +9,20 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import aws_call_log
+
 from flywheel_lib import runner
 from flywheel_lib.config import load_settings
 from flywheel_lib.pipeline import Stage
 
 FIXTURE_NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 MONTH = "2026-10"
+
+
+
+def pytest_configure(config):
+    aws_call_log.install()  # every AWS action our code calls, for tests/test_iam.py
+
 
 # Fixture notebooks are inputs of tests, not tests (keeps `pytest --nbval-lax` off them).
 collect_ignore_glob = ["fixtures/*"]
@@ -85,3 +93,9 @@ def finished_toy(tmp_path_factory) -> ToyProject:
             patch.setenv(name, value)
         project.outcome = project.run(jobs=2)
     return project
+
+
+def pytest_sessionfinish(session):
+    import os
+    if os.environ.get("DUMP_AWS_CALLS"):
+        Path(os.environ["DUMP_AWS_CALLS"]).write_text("\n".join(sorted(f"{s}:{o}" for s, o in aws_call_log.CALLS)))

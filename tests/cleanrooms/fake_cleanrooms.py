@@ -23,6 +23,8 @@ from botocore.validate import validate_parameters
 from flywheel_lib.aws.errors import aws_errors
 from flywheel_lib import api_rules
 
+import aws_call_log
+
 PAGE = 2  # small pages, so every list is really paginated
 MUTATING = ("Create", "Update", "Delete", "Put")
 
@@ -276,5 +278,6 @@ class FakeAws:
         model = api_rules.service_model(service)
         operation = model.operation_model(next(o for o in model.operation_names if xform_name(o) == method))
         validate_parameters(params, operation.input_shape)  # names and types as botocore would check them
+        aws_call_log.record(service, operation.name)
         with aws_errors(service, method, **(where or {})):
             return self.fake.handle(method, params)
