@@ -32,9 +32,9 @@ class Usage:
         self.glue: list[dict] = []
         self._lock = threading.Lock()
 
-    def count_call(self, service: str) -> None:
+    def count_call(self, service: str, operation: str) -> None:
         with self._lock:
-            self.calls[service] += 1
+            self.calls[f"{service}:{operation}"] += 1
 
     def athena_statement(self, label: str, query_id: str, bytes_scanned: int) -> None:
         with self._lock:

@@ -38,6 +38,7 @@ class RunSummary:
     failed_stage: str | None = None
     error: str | None = None
     alert_count: int = 0
+    cost: str = ""  # cost.cost_line: the estimate, with the month before
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,10 @@ def run_message(summary: RunSummary) -> tuple[str, str]:
         lines.append(f"Failed stage: {summary.failed_stage}")
     if summary.error:
         lines.append(f"Error: {summary.error}")
-    lines += [f"Data monitor alerts: {summary.alert_count}", f"Run record: {summary.record_location}"]
+    lines.append(f"Data monitor alerts: {summary.alert_count}")
+    if summary.cost:
+        lines.append(f"Cost: {summary.cost}")
+    lines.append(f"Run record: {summary.record_location}")
     return subject, fit_message("\n".join(lines), summary.record_location)
 
 

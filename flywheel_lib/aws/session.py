@@ -77,7 +77,7 @@ class AwsClients:
     def call(self, service: str, method: str, /, where: dict | None = None, **params) -> dict:
         """`client(service).<method>(**params)`, its errors translated; `where` goes on the error."""
         client = self.client(service)
-        USAGE.count_call(service)
+        USAGE.count_call(service, _api_name(client, method))
         with self.boundary(service, _api_name(client, method), **(where or {})):
             return getattr(client, method)(**params)
 
@@ -86,7 +86,7 @@ class AwsClients:
         client = self.client(service)
         with self.boundary(service, _api_name(client, method), **(where or {})):
             for page in client.get_paginator(method).paginate(**params):
-                USAGE.count_call(service)  # one request a page
+                USAGE.count_call(service, _api_name(client, method))  # one request a page
                 yield page
 
     def identity(self) -> dict:
