@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --op: make the planned changes (without it the operation only plans)")
     add("--list", action="store_true",
         help="list every run of every month, newest first (as <runs dir>/index.html), then exit")
+    add("--iam-policy", choices=("runner", "glue-job", "cleanrooms"), metavar="ROLE",
+        help="print the least-privilege IAM policy of runner, glue-job or cleanrooms for --env, then exit")
+    add("--account", metavar="ID", help="with --iam-policy: the 12-digit account (default: the caller's)")
     return parser
 
 
@@ -81,6 +84,22 @@ def _list(env: str | None) -> int:
     return runner.EXIT_OK
 
 
+def _iam_policy(role: str, account: str | None, settings) -> int:
+    from .aws.iam import policy_json
+
+    if settings.is_local:
+        raise FlywheelError("--iam-policy is for an AWS environment", setting="env",
+                            hint="add --env dev or --env prod")
+    if account is None:
+        from .aws.session import AwsClients  # the caller's account: one STS call
+
+        account = AwsClients(settings).account_id()
+    if not (account.isdigit() and len(account) == 12):
+        raise FlywheelError(f"--account {account!r} is not a 12-digit AWS account ID", setting="account")
+    print(policy_json(role, settings, account))
+    return runner.EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -88,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args.verify)
         if args.list:
             return _list(args.env)
+        if args.iam_policy:
+            return _iam_policy(args.iam_policy, args.account, load_settings(args.env))
         if args.op:
             return run_operation(args.op, args.param, args.apply, load_settings(args.env), sys.stderr)[0]
         if args.param or args.apply:

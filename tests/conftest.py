@@ -22,6 +22,12 @@ MONTH = "2026-10"
 
 def pytest_configure(config):
     aws_call_log.install()  # every AWS action our code calls, for tests/test_iam.py
+    config.addinivalue_line("markers", "iam_both_ways: runs after every other test (tests/test_iam.py)")
+
+
+def pytest_collection_modifyitems(items):
+    """The IAM both-ways check last: it reads the AWS calls every other test recorded."""
+    items.sort(key=lambda item: item.get_closest_marker("iam_both_ways") is not None)
 
 
 # Fixture notebooks are inputs of tests, not tests (keeps `pytest --nbval-lax` off them).
@@ -94,8 +100,3 @@ def finished_toy(tmp_path_factory) -> ToyProject:
         project.outcome = project.run(jobs=2)
     return project
 
-
-def pytest_sessionfinish(session):
-    import os
-    if os.environ.get("DUMP_AWS_CALLS"):
-        Path(os.environ["DUMP_AWS_CALLS"]).write_text("\n".join(sorted(f"{s}:{o}" for s, o in aws_call_log.CALLS)))
