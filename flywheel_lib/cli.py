@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every run of every month, newest first (as <runs dir>/index.html), then exit")
     add("--history", nargs="?", const="", metavar="TABLE",
         help="each published table (or only TABLE): which run published which snapshot, rows, columns")
+    add("--iam-policy", choices=("runner", "glue-job", "cleanrooms"), metavar="ROLE",
+        help="print the least-privilege IAM policy of runner, glue-job or cleanrooms for --env, then exit")
+    add("--account", metavar="ID", help="with --iam-policy: the 12-digit account (default: the caller's)")
     return parser
 
 
@@ -102,6 +105,22 @@ def _rollback(args) -> int:
     return run_operation("rollback", params, args.apply, settings, sys.stderr)[0]
 
 
+def _iam_policy(role: str, account: str | None, settings) -> int:
+    from .aws.iam import policy_json
+
+    if settings.is_local:
+        raise FlywheelError("--iam-policy is for an AWS environment", setting="env",
+                            hint="add --env dev or --env prod")
+    if account is None:
+        from .aws.session import AwsClients  # the caller's account: one STS call
+
+        account = AwsClients(settings).account_id()
+    if not (account.isdigit() and len(account) == 12):
+        raise FlywheelError(f"--account {account!r} is not a 12-digit AWS account ID", setting="account")
+    print(policy_json(role, settings, account))
+    return runner.EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -112,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.history is not None:
             history.print_history(load_settings(args.env).runs_dir, args.history, sys.stdout)
             return runner.EXIT_OK
+        if args.iam_policy:
+            return _iam_policy(args.iam_policy, args.account, load_settings(args.env))
         if args.op:
             return run_operation(args.op, args.param, args.apply, load_settings(args.env), sys.stderr)[0]
         if args.rollback:

@@ -11,11 +11,12 @@ lines stay as they are.
 from __future__ import annotations
 
 import html
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+from .aws.glue_runs import successful_times, typical_seconds
 
 GLUE_RUNNING = ("STARTING", "RUNNING", "STOPPING", "WAITING")  # as aws/glue_jobs.RUNNING
 ATHENA_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")  # as aws/athena.TERMINAL
@@ -162,10 +163,8 @@ class GlueProgress:
 
     def typical(self, job: str, run_id: str) -> tuple[float | None, int]:
         """Median ExecutionTime (s) of the job's earlier SUCCEEDED runs, and how many there were."""
-        times = [item["ExecutionTime"] for item in self.previous.get(job, [])
-                 if item.get("JobRunState") == "SUCCEEDED" and item.get("Id") != run_id
-                 and item.get("ExecutionTime")]
-        return (statistics.median(times) if times else None), len(times)
+        earlier = [item for item in self.previous.get(job, []) if item.get("Id") != run_id]
+        return typical_seconds(earlier), len(successful_times(earlier))
 
     def _elapsed(self, run) -> float:
         if run.run_id not in self.first_seen:

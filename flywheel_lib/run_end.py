@@ -7,9 +7,18 @@ failure here is written into the manifest (and printed), not raised.
 from __future__ import annotations
 
 from .backend import get_backend
+from .cost import cost_line, run_cost
 from .errors import FlywheelError
 
 MONITOR_STAGE = "data_monitor_rpt"
+
+
+def cost(settings, manifest: dict) -> dict:
+    """The run's cost (cost.run_cost); a price file that cannot be read is said, not raised."""
+    try:
+        return run_cost(manifest, settings)
+    except FlywheelError as err:
+        return {"error": str(err)}
 
 
 def serving(settings) -> dict:
@@ -50,7 +59,8 @@ def notify(settings, manifest: dict, record_location: str, sealed: dict | None =
         duration_s=manifest.get("duration_s") or 0, record_location=record_location,
         failed_stage=failed[0], error=f"{error.get('ename')}: {error.get('evalue')}" if error else None,
         alert_count=int(monitor.get("alerts", 0)), monitor_summary=_monitor_text(monitor),
-        manifest_sha256=(sealed or {}).get("manifest_sha256"), ledger_entry_sha256=(sealed or {}).get("entry_sha256"))
+        manifest_sha256=(sealed or {}).get("manifest_sha256"), ledger_entry_sha256=(sealed or {}).get("entry_sha256"),
+        cost=cost_line(manifest.get("cost")))
     try:
         return notify_run_end(AwsClients(settings), settings, summary).as_record()
     except FlywheelError as err:  # e.g. no credentials: still only a failed notification

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ledger, pipeline, records, review, run_end
+from .cost import cost_line
 from .errors import FlywheelError, RunError
 from .lock import RunLock, is_held
 from .scheduler import Scheduler
@@ -302,6 +303,7 @@ def _execute(run: Scheduler, settings) -> Outcome:
     run.manifest.update(status=status, ended_at=invocation["ended_at"], duration_s=round(
         sum(i["duration_s"] or 0 for i in run.manifest["invocations"]), 1))
     run.manifest["serving"] = run_end.serving(settings)
+    run.manifest["cost"] = run_end.cost(settings, run.manifest)
     run.save()
     sealed = ledger.seal(settings.runs_dir, run.run_dir, status, records.utc_now())
     notification = run_end.notify(settings, run.manifest, str(run.run_dir), sealed)
@@ -313,6 +315,8 @@ def _execute(run: Scheduler, settings) -> Outcome:
             run.say(f"warning: the end-of-run notification was not sent: {notification['error']}")
     print("\n" + "\n".join(records.summary_lines(run.manifest, run.run_dir)), file=run.out, flush=True)
     print(run_end.serving_line(run.manifest["serving"]), file=run.out, flush=True)
+    if cost_line(run.manifest["cost"]):
+        print(cost_line(run.manifest["cost"]), file=run.out, flush=True)
     ran = {run.manifest["stages"][n]["status"] for n in run.to_run}
     code = (EXIT_INTERRUPTED if not finished
             else EXIT_FAILED if {"failed", "blocked"} & ran else EXIT_OK)

@@ -19,6 +19,7 @@ from pathlib import Path
 from . import records
 from .kernel import KERNEL_NAME, project_spec
 from .scraps import read_scraps
+from .usage import read_usage
 
 STOPPED = ("failed", "blocked", "interrupted")
 
@@ -175,7 +176,7 @@ def _run_stage(stage, run_dir: Path, parameters: dict, kernels: _Kernels) -> dic
         kernels.running.pop(threading.get_ident(), None)
     result = {"status": "failed" if error else "succeeded", "started_at": started,
               "ended_at": records.utc_now(), "duration_s": round(time.monotonic() - clock, 1),
-              "error": error}
+              "error": error, "usage": read_usage(run_dir / stage.name)}
     if output.exists():
         result.update(notebook=output.name, scraps=_quietly(read_scraps, output, {}),
                       html=_quietly(lambda p: records.write_html(p).name, output, None))

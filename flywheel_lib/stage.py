@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .backend import Backend, get_backend
+from . import usage
 from .config import Settings, load_settings
 from .snapshots import SnapshotPair, latest_month, parse_month, resolve_snapshots
 
@@ -79,4 +80,6 @@ def open_stage(
     settings = load_settings(env or None)
     month = parse_month(month) if month else latest_month(settings)
     pair = resolve_snapshots(settings, month, allow_mismatch=allow_snapshot_mismatch)
-    return StageContext(stage, month, run_id or INTERACTIVE_RUN, settings, pair, get_backend(settings))
+    context = StageContext(stage, month, run_id or INTERACTIVE_RUN, settings, pair, get_backend(settings))
+    usage.record_to(context.record_dir)  # what this stage spends, beside its notebook
+    return context

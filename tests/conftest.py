@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import aws_call_log
+
 from flywheel_lib import runner
 from flywheel_lib.config import load_settings
 from flywheel_lib.pipeline import Stage
@@ -18,6 +20,18 @@ from flywheel_lib.synthetic import snapshot_dir, write_snapshot
 
 FIXTURE_NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 MONTH = "2026-10"
+
+
+
+def pytest_configure(config):
+    aws_call_log.install()  # every AWS action our code calls, for tests/test_iam.py
+    config.addinivalue_line("markers", "iam_both_ways: runs after every other test (tests/test_iam.py)")
+
+
+def pytest_collection_modifyitems(items):
+    """The IAM both-ways check last: it reads the AWS calls every other test recorded."""
+    items.sort(key=lambda item: item.get_closest_marker("iam_both_ways") is not None)
+
 
 # Fixture notebooks are inputs of tests, not tests (keeps `pytest --nbval-lax` off them).
 collect_ignore_glob = ["fixtures/*"]
@@ -97,3 +111,4 @@ def finished_toy(tmp_path_factory) -> ToyProject:
             patch.setenv(name, value)
         project.outcome = project.run(jobs=2)
     return project
+

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import FlywheelError
 from ..progress import athena_statement
+from ..usage import USAGE
 from .polling import delays, retry_transient
 
 _IDENT = re.compile(r"[a-z0-9_]{1,255}")
@@ -114,6 +115,7 @@ class Athena:
                                      scanned_bytes=stats.get("DataScannedInBytes", 0),
                                      elapsed_ms=stats.get("EngineExecutionTimeInMillis", 0))
                 self.history.append(result)
+                USAGE.athena_statement(label, query_id, result.scanned_bytes)
                 return result
             self.sleep(delay)
         raise AssertionError("unreachable")

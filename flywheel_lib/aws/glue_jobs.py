@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from ..errors import FlywheelError
 from ..progress import GlueProgress
+from ..usage import USAGE
 from .errors import AwsError
-from .polling import delays, retry_transient
+from .glue_runs import dpu_seconds, poll_offsets, typical_seconds
+from .polling import retry_transient
 
 log = logging.getLogger(__name__)
 
 RUNNING = ("STARTING", "RUNNING", "STOPPING", "WAITING")
 FAILED = ("FAILED", "ERROR", "TIMEOUT", "STOPPED", "EXPIRED")
 START_ATTEMPTS = 6  # with waits of 15, 30, 60, 120, 120 s: about six minutes of refusals
-POLL_CAP_S = 60.0
 
 
 def job_name(env: str, stage: str) -> str:
@@ -60,6 +62,10 @@ class JobRun:
     error_message: str = ""
     execution_time_s: int = 0
     attached: bool = False  # an earlier attempt started it; we only waited
+    typical_s: float | None = None  # median duration of the job's earlier successful runs
+    dpu_seconds: float = 0.0
+    next_poll: float = 0.0  # on the GlueJobs clock
+    polls: Iterator[float] | None = field(default=None, repr=False)
 
     @property
     def logs(self) -> str:
@@ -68,6 +74,7 @@ class JobRun:
     def as_record(self) -> dict:
         return {"job": self.job_name, "run_id": self.run_id, "state": self.state,
                 "error": self.error_message, "execution_time_s": self.execution_time_s,
+                "dpu_seconds": self.dpu_seconds, "typical_s": self.typical_s,
                 "attached_to_earlier_run": self.attached, "logs": self.logs,
                 "output_logs": logs_url(self.region, self.run_id, "output")}
 
@@ -92,7 +99,9 @@ class GlueJobs:
     sleep: object = time.sleep
     say: object = print
     runs: list[JobRun] = field(default_factory=list)
-    previous: dict = field(default_factory=dict)  # job -> its GetJobRuns list, for the time left
+    previous: dict = field(default_factory=dict)  # job -> its GetJobRuns list: history and time left
+    # Time spent waiting, as the poll schedule's clock: the sleeps are what a test can fake.
+    waited_s: float = field(default=0.0, init=False)
 
     def run(self, jobs: list[tuple[str, dict]], identity_argument: str) -> list[JobRun]:
         """Start every (job name, arguments) without waiting between them, then wait for all.
@@ -103,7 +112,10 @@ class GlueJobs:
         started: list[JobRun] = []
         try:
             for name, arguments in jobs:
-                run = self._running_twin(name, arguments, identity_argument) or self._start(name, arguments)
+                history = self._recent_runs(name)
+                run = (self._running_twin(name, history, arguments, identity_argument)
+                       or self._start(name, arguments))
+                self._schedule(run, typical_seconds(history))
                 started.append(run)
                 self.runs.append(run)
             self._wait(started)
@@ -113,10 +125,15 @@ class GlueJobs:
             raise GlueJobFailed(started)
         return started
 
-    def _running_twin(self, name: str, arguments: dict, identity_argument: str) -> JobRun | None:
+    def _recent_runs(self, name: str) -> list[dict]:
+        """The job's latest runs, newest first: a twin to wait for, and how long runs take."""
         response = self.aws.call("glue", "get_job_runs", where={"table": name}, JobName=name, MaxResults=25)
         self.previous[name] = response.get("JobRuns", [])
-        for item in response.get("JobRuns", []):
+        return self.previous[name]
+
+    def _running_twin(self, name: str, history: list[dict], arguments: dict,
+                      identity_argument: str) -> JobRun | None:
+        for item in history:
             same = item.get("Arguments", {}).get(identity_argument) == arguments[identity_argument]
             if same and item.get("JobRunState") in RUNNING:
                 self.say(f"{name}: an earlier attempt's run {item['Id']} is still {item['JobRunState']}; "
@@ -142,16 +159,31 @@ class GlueJobs:
         self.say(f"{name}: started run {run_id}")
         return JobRun(name, run_id, arguments, self.region)
 
+    def _schedule(self, run: JobRun, typical_s: float | None) -> None:
+        """Poll times from the job's history (see glue_runs.poll_offsets), counted from now."""
+        run.typical_s, start = typical_s, self.waited_s
+        offsets = poll_offsets(typical_s)
+        run.polls = (start + offset for offset in offsets)
+        run.next_poll = next(run.polls)
+        if typical_s:
+            self.say(f"{run.job_name}: earlier runs took {typical_s / 60:.0f} min (median); "
+                     "checking at the start, then near that time")
+
     def _wait(self, runs: list[JobRun]) -> None:
-        wait, shown = delays(5.0, POLL_CAP_S), GlueProgress(self.previous)
+        shown = GlueProgress(self.previous)
         while True:
+            now = self.waited_s
             for run in runs:
-                if run.state in RUNNING:
+                if run.state in RUNNING and run.next_poll <= now:
                     self._refresh(run)
+                    run.next_poll = next(run.polls)
             shown.update(runs)
-            if not any(r.state in RUNNING for r in runs):
+            going = [r for r in runs if r.state in RUNNING]
+            if not going:
                 return
-            self.sleep(next(wait))
+            delay = max(0.0, min(r.next_poll for r in going) - self.waited_s)
+            self.sleep(delay)
+            self.waited_s += delay
 
     def _refresh(self, run: JobRun) -> None:
         def get():
@@ -164,6 +196,9 @@ class GlueJobs:
         run.execution_time_s = item.get("ExecutionTime", 0)
         if run.state != previous:
             self.say(f"{run.job_name}: run {run.run_id} {run.state}")
+        if run.state not in RUNNING and previous in RUNNING:
+            run.dpu_seconds, how = dpu_seconds(item)
+            USAGE.glue_run(run.job_name, run.run_id, run.dpu_seconds, how)
 
     def _stop(self, runs: list[JobRun]) -> str:
         """Stop what we started; the sentence says what happened (it becomes the error)."""

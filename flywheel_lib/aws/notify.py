@@ -42,6 +42,7 @@ class RunSummary:
     monitor_summary: str | None = None
     manifest_sha256: str | None = None  # the ledger's seal of the record (ledger.py)
     ledger_entry_sha256: str | None = None
+    cost: str = ""  # cost.cost_line: the estimate, with the month before
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def run_message(summary: RunSummary) -> tuple[str, str]:
     lines.append(f"Data monitor alerts: {summary.alert_count}")
     if summary.monitor_summary:
         lines.append(f"Data monitor: {summary.monitor_summary}")
+    if summary.cost:
+        lines.append(f"Cost: {summary.cost}")
     lines.append(f"Run record: {summary.record_location}")
     if summary.manifest_sha256:
         lines.append(f"Manifest SHA-256: {summary.manifest_sha256} (ledger entry {summary.ledger_entry_sha256})")

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import boto3
 from botocore.config import Config
 
+from ..usage import USAGE
 from .errors import aws_errors
 
 # botocore "standard" retries: throttling and 5xx, with jittered backoff. Its `max_attempts`
@@ -88,6 +89,7 @@ class AwsClients:
     def call(self, service: str, method: str, /, where: dict | None = None, **params) -> dict:
         """`client(service).<method>(**params)`, its errors translated; `where` goes on the error."""
         client = self._client_for(service, method)
+        USAGE.count_call(service, _api_name(client, method))
         with self.boundary(service, _api_name(client, method), **(where or {})):
             return getattr(client, method)(**params)
 
@@ -95,7 +97,9 @@ class AwsClients:
         """Every page of a paginated operation, its errors translated."""
         client = self.client(service)
         with self.boundary(service, _api_name(client, method), **(where or {})):
-            yield from client.get_paginator(method).paginate(**params)
+            for page in client.get_paginator(method).paginate(**params):
+                USAGE.count_call(service, _api_name(client, method))  # one request a page
+                yield page
 
     def identity(self) -> dict:
         """STS caller identity (Account, Arn, UserId); the cheapest proof credentials work."""

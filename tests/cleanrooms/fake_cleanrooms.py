@@ -26,6 +26,8 @@ from botocore.validate import validate_parameters
 from flywheel_lib.aws.errors import aws_errors
 from flywheel_lib import api_rules
 
+import aws_call_log
+
 PAGE = 2  # small pages, so every list is really paginated
 MUTATING = ("Create", "Update", "Delete", "Put")
 ARN = "arn:aws:cleanrooms:us-east-1:123456789012"
@@ -371,6 +373,7 @@ class FakeAws:
         model = api_rules.service_model(service)
         operation = model.operation_model(next(o for o in model.operation_names if xform_name(o) == method))
         validate_parameters(params, operation.input_shape)  # names and types as botocore would check them
+        aws_call_log.record(service, operation.name)
         with aws_errors(service, method, **(where or {})):
             problems = api_rules.problems(service, operation.name, params)
             if problems:  # lengths, patterns, enums of the model: ValidationExceptionReason FIELD_VALIDATION_FAILED
