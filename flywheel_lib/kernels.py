@@ -3,10 +3,12 @@
 Kernels run in their own session, so Ctrl-C at the terminal does not reach
 them: the scheduler passes it on through `Kernels.signal_all`.
 
-A stage's kernel can start while its upstream stages still run (`start_warm`):
-the process starts, imports the library, pandas and the backend, and waits.
-When the stage's turn comes, papermill executes the notebook in that kernel,
-so kernel start and imports are off the run's critical path. The imports run
+The scheduler starts each stage's kernel itself (`start_warm`), and for a
+stage whose upstream stages still run, before its turn: the process starts,
+imports the library, pandas and the backend, and waits. When the stage's turn
+comes, papermill executes the notebook in that kernel, so kernel start and
+imports are off the run's critical path; the kernel is shut down after the
+stage's outcome is recorded. The imports run
 silently (no output, no execution count), so the executed notebook is the same
 as with a cold kernel.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 from .backend import backend_module
 
@@ -56,8 +59,8 @@ class Kernels:
         """The calling worker thread's stage is over."""
         self.running.pop(threading.get_ident(), None)
 
-    def start_warm(self, cwd: str, env: str):
-        """A started kernel in `cwd` with the library imported, or None if it would not start.
+    def start_warm(self, notebook: Path, env: str):
+        """A started kernel in the notebook's folder, the library imported, or None if it failed.
 
         Call from the worker thread that will run the notebook: jupyter's
         managers are bound to the thread's event loop.
@@ -66,7 +69,7 @@ class Kernels:
 
         manager = self.manager_class()(kernel_name=KERNEL)
         try:
-            run_sync(_start_and_import)(manager, cwd, warm_up_code(env))
+            run_sync(_start_and_import)(manager, str(notebook.parent), warm_up_code(env, notebook))
         except Exception:  # the stage will start its own kernel and show any real error
             stop(manager)
             self.forget()
@@ -74,7 +77,10 @@ class Kernels:
         return manager
 
 
-def warm_up_code(env: str) -> str:
+def warm_up_code(env: str, notebook: str | Path) -> str:
+    """What to import ahead: the library and the backend for a stage notebook, else nothing."""
+    if "open_stage(" not in Path(notebook).read_text(encoding="utf-8"):
+        return ""  # not a stage notebook: it may not need them, so do not pay for them
     modules = [*LIBRARY, backend_module(env)]
     return "import " + ", ".join(m for m in modules if m)
 
@@ -85,6 +91,8 @@ async def _start_and_import(manager, cwd: str, code: str) -> None:
     client.start_channels()
     try:
         await client.wait_for_ready(timeout=60)
+        if not code:
+            return
         # silent: no outputs and no execution count, so the notebook's cells count from 1.
         await client.execute_interactive(code, silent=True, store_history=False, timeout=300)
     finally:

@@ -4,8 +4,9 @@
 succeeded, records every change in the manifest at once (so an interrupted run
 still has a true record), blocks the downstream of a failure, and passes Ctrl-C
 on to the kernels, which run in their own sessions. A stage whose upstream are
-running gets its kernel started ahead (kernels.py); HTML copies are rendered in
-the background (html_copies.py) and recorded before `execute` returns.
+running gets its kernel started ahead, and a kernel is shut down after its
+stage's outcome is recorded (kernels.py); HTML copies are rendered in the
+background (html_copies.py) and recorded before `execute` returns.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,14 +26,16 @@ from .scraps import read_scraps
 STOPPED = ("failed", "blocked", "interrupted")
 
 
-class _Warm:
-    """A stage whose kernel starts before its turn: it waits at `gate` until then."""
+class _Slot:
+    """A stage's worker. Its kernel may start before the stage's turn: it waits at `gate`
+    until `go()`. `result` is set as soon as the notebook ran, before the kernel is shut down."""
 
     def __init__(self):
-        self.gate, self.cancelled, self.future = threading.Event(), False, None
+        self.gate, self.cancelled, self.result = threading.Event(), False, Future()
+        self.opened = (None, None)  # when the turn came: (UTC text, monotonic clock)
 
     def go(self, cancel: bool = False) -> None:
-        self.cancelled = cancel
+        self.cancelled, self.opened = cancel, (records.utc_now(), time.monotonic())
         self.gate.set()
 
 
@@ -45,7 +48,7 @@ class Scheduler:
         self.stages = {s.name: s for s in stages}
         self.kernels = kernels_.Kernels()
         self.html = HtmlCopies()
-        self.warm: dict[str, _Warm] = {}
+        self.warm: dict[str, _Slot] = {}
         self.out = out
         self.width = max([16] + [len(n) for n in self.stages])
 
@@ -113,21 +116,22 @@ class Scheduler:
             upstream = [u for u in self.stages[name].upstream if u in self.to_run]
             if name not in self.warm and all(
                     self.status(u) in ("running", "succeeded") for u in upstream):
-                warm = self.warm[name] = _Warm()
-                warm.future = pool.submit(_run_stage, self.stages[name], self.run_dir,
-                                          self.manifest["parameters"], self.kernels, warm)
+                self.warm[name] = self._submit(pool, name)
 
     def _start(self, pool, name: str):
         entry = self.manifest["stages"][name]
         entry.update(status="running", started_at=records.utc_now(), attempts=entry["attempts"] + 1)
         self.save()
         self.say("started", name)
-        if name in self.warm:
-            warm = self.warm.pop(name)
-            warm.go()
-            return warm.future
-        return pool.submit(_run_stage, self.stages[name], self.run_dir,
-                           self.manifest["parameters"], self.kernels)
+        slot = self.warm.pop(name, None) or self._submit(pool, name)
+        slot.go()
+        return slot.result
+
+    def _submit(self, pool, name: str) -> _Slot:
+        slot = _Slot()
+        pool.submit(_run_stage, self.stages[name], self.run_dir, self.manifest["parameters"],
+                    self.kernels, slot)
+        return slot
 
     def _finish(self, name: str, result: dict) -> None:
         notebook = result.pop("output", None)
@@ -174,28 +178,31 @@ class Scheduler:
 
 
 def _run_stage(stage, run_dir: Path, parameters: dict, kernels: kernels_.Kernels,
-               warm: _Warm | None = None) -> dict | None:
-    """Execute one notebook into the run record (worker thread). Never raises.
+               slot: _Slot) -> None:
+    """Start a kernel, wait for the stage's turn, execute the notebook (worker thread).
 
-    With `warm`, start the kernel first and wait for the stage's turn; None if it never came.
+    The outcome goes to `slot.result` before the kernel is shut down, so the next
+    stage need not wait for that.
     """
-    manager = None
-    if warm is not None:
-        manager = kernels.start_warm(str(stage.notebook_path.parent), parameters.get("env", ""))
-        warm.gate.wait()
-        if warm.cancelled:
-            if manager is not None:
-                kernels_.stop(manager)
-            kernels.forget()
-            return None
-    output = run_dir / f"{stage.name}.ipynb"
-    started, clock = records.utc_now(), time.monotonic()
+    manager = kernels.start_warm(stage.notebook_path, parameters.get("env", ""))
+    slot.gate.wait()
     try:
-        error = _execute(stage, output, parameters, kernels, manager)
+        if not slot.cancelled:
+            slot.result.set_result(_outcome(stage, run_dir, parameters, kernels, manager, slot))
+    except BaseException as err:  # a bug here must not leave the scheduler waiting
+        if not slot.result.done():
+            slot.result.set_exception(err)
     finally:
         if manager is not None:  # papermill leaves a kernel it was handed running
             kernels_.stop(manager)
         kernels.forget()
+
+
+def _outcome(stage, run_dir: Path, parameters: dict, kernels, manager, slot: _Slot) -> dict:
+    """Execute the notebook into the run record; the stage's entry for the manifest."""
+    output = run_dir / f"{stage.name}.ipynb"
+    started, clock = slot.opened
+    error = _execute(stage, output, parameters, kernels, manager)
     result = {"status": "failed" if error else "succeeded", "started_at": started,
               "ended_at": records.utc_now(), "duration_s": round(time.monotonic() - clock, 1),
               "error": error}
