@@ -27,8 +27,10 @@ setup: $(BIN)/.installed $(KERNEL)
 refresh: setup
 	$(BIN)/python run_refresh.py --month $(MONTH) --demo-rows $(DEMO_ROWS)
 
+# Two workers (-n 2), each taking whole test files (--dist loadfile), so a module's shared
+# fixtures (a refreshed lake, a moto server) are built once.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # JUPYTER_PREFER_ENV_PATH: this .venv's kernel spec wins over a --user one of the same name.
 lab: setup

@@ -102,6 +102,11 @@ class Backend(ABC):
         """The first rows of a published catalog table, as a DataFrame."""
 
 
+def backend_module(env: str) -> str | None:
+    """The module that implements `env`'s backend (imported ahead by warm kernels), or None."""
+    return _REGISTRY.get(env, (None, None))[0]
+
+
 def get_backend(settings, **kwargs) -> Backend:
     module_name, class_name = _REGISTRY[settings.env]
     try:

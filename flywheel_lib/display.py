@@ -1,8 +1,11 @@
-"""Tables and charts the notebooks show. Pure functions: data in, DataFrame or Figure out."""
+"""Tables and charts the notebooks show. Pure functions: data in, DataFrame or Figure out.
+
+matplotlib is imported by the chart functions only: a stage without a chart
+does not pay for it.
+"""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from .checks import CheckResult
@@ -50,6 +53,7 @@ def failed_checks(results: list[CheckResult]) -> pd.DataFrame:
 
 def bucket_chart(counts: dict[int, int], title: str):
     """Rows per id_bucket: a skewed or empty bucket stands out."""
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(10, 2.8))
     buckets = sorted(counts)
     ax.bar(buckets, [counts[b] for b in buckets], width=1.0, color="#4878a8")
@@ -64,6 +68,7 @@ def bucket_chart(counts: dict[int, int], title: str):
 
 def rows_chart(frame: pd.DataFrame, label: str, value: str, title: str):
     """A horizontal bar per table."""
+    import matplotlib.pyplot as plt
     ordered = frame.sort_values(value)
     fig, ax = plt.subplots(figsize=(8, max(2.0, 0.26 * len(ordered))))
     ax.barh(ordered[label], ordered[value], color="#4878a8")
@@ -135,6 +140,7 @@ def null_rate_chart(profiles):
 
 def bucket_spread_chart(profiles):
     """Fewest, mean and most rows per bucket for each table: a skewed bucket stands out."""
+    import matplotlib.pyplot as plt
     ordered = sorted(profiles, key=lambda p: p.table)
     fig, ax = plt.subplots(figsize=(8, max(2.0, 0.26 * len(ordered))))
     for i, p in enumerate(ordered):

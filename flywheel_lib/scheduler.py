@@ -3,25 +3,41 @@
 `Scheduler` starts a stage when its upstream stages (within this invocation)
 succeeded, records every change in the manifest at once (so an interrupted run
 still has a true record), blocks the downstream of a failure, and passes Ctrl-C
-on to the kernels, which run in their own sessions.
+on to the kernels, which run in their own sessions. A stage whose upstream are
+running gets its kernel started ahead, and a kernel is shut down after its
+stage's outcome is recorded (kernels.py); HTML copies are rendered in the
+background (html_copies.py) and recorded before `execute` returns.
 """
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import kernels as kernels_
 from . import records
-from .kernel import KERNEL_NAME, project_spec
+from .html_copies import HtmlCopies
 from .scraps import read_scraps
 from .usage import read_usage
 
 STOPPED = ("failed", "blocked", "interrupted")
+
+
+class _Slot:
+    """A stage's worker. Its kernel may start before the stage's turn: it waits at `gate`
+    until `go()`. `result` is set as soon as the notebook ran, before the kernel is shut down."""
+
+    def __init__(self):
+        self.gate, self.cancelled, self.result = threading.Event(), False, Future()
+        self.opened = (None, None)  # when the turn came: (UTC text, monotonic clock)
+
+    def go(self, cancel: bool = False) -> None:
+        self.cancelled, self.opened = cancel, (records.utc_now(), time.monotonic())
+        self.gate.set()
 
 
 class Scheduler:
@@ -31,7 +47,9 @@ class Scheduler:
                  out):
         self.run_dir, self.manifest, self.to_run, self.jobs = run_dir, manifest, to_run, jobs
         self.stages = {s.name: s for s in stages}
-        self.kernels = _Kernels()
+        self.kernels = kernels_.Kernels()
+        self.html = HtmlCopies()
+        self.warm: dict[str, _Slot] = {}
         self.out = out
         self.width = max([16] + [len(n) for n in self.stages])
 
@@ -48,7 +66,8 @@ class Scheduler:
     def execute(self) -> bool:
         """Run every stage of `to_run`; False if interrupted (Ctrl-C)."""
         waiting, running = list(self.to_run), {}
-        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="stage")
+        # Room for the running stages and as many stages waiting in a warm kernel.
+        pool = ThreadPoolExecutor(2 * self.jobs, thread_name_prefix="stage")
         try:
             while waiting or running:
                 self._block(waiting)
@@ -57,14 +76,19 @@ class Scheduler:
                     running[self._start(pool, name)] = name
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
+                self._warm_up(pool, waiting)
+                done, _ = wait([*running, *self.html.pending], return_when=FIRST_COMPLETED)
+                for future in [f for f in done if f in running]:
                     self._finish(running.pop(future), future.result())
+                self._record_html()
             return True
         except KeyboardInterrupt:
             self._interrupt(running)
             return False
         finally:
+            for warm in self.warm.values():
+                warm.go(cancel=True)  # a stage that never got its turn: stop its kernel
+            self._record_html(block=True)
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _ready(self, name: str) -> bool:
@@ -78,20 +102,40 @@ class Scheduler:
                        if u in self.to_run and self.status(u) in STOPPED]
             if stopped:
                 waiting.remove(name)
+                if name in self.warm:
+                    self.warm.pop(name).go(cancel=True)
                 self.manifest["stages"][name].update(status="blocked", error={
                     "ename": "Blocked", "evalue": f"upstream {', '.join(stopped)} did not succeed"})
                 self.save()
                 self.say(f"blocked: upstream {', '.join(stopped)} did not succeed", name)
+
+    def _warm_up(self, pool, waiting: list[str]) -> None:
+        """Start kernels for the next stages whose upstream are all running or done."""
+        for name in waiting:
+            if len(self.warm) >= self.jobs:
+                return
+            upstream = [u for u in self.stages[name].upstream if u in self.to_run]
+            if name not in self.warm and all(
+                    self.status(u) in ("running", "succeeded") for u in upstream):
+                self.warm[name] = self._submit(pool, name)
 
     def _start(self, pool, name: str):
         entry = self.manifest["stages"][name]
         entry.update(status="running", started_at=records.utc_now(), attempts=entry["attempts"] + 1)
         self.save()
         self.say("started", name)
-        return pool.submit(_run_stage, self.stages[name], self.run_dir,
-                           self.manifest["parameters"], self.kernels)
+        slot = self.warm.pop(name, None) or self._submit(pool, name)
+        slot.go()
+        return slot.result
+
+    def _submit(self, pool, name: str) -> _Slot:
+        slot = _Slot()
+        pool.submit(_run_stage, self.stages[name], self.run_dir, self.manifest["parameters"],
+                    self.kernels, slot)
+        return slot
 
     def _finish(self, name: str, result: dict) -> None:
+        notebook = result.pop("output", None)
         self.manifest["stages"][name].update(result)
         self.save()
         text = f"{result['status']} in {result['duration_s']:.1f}s"
@@ -101,6 +145,21 @@ class Scheduler:
         self.say(text, name)
         if result["status"] != "succeeded" and result.get("notebook"):
             self.say(f"  see {self.run_dir / result['notebook']}", name)
+        if notebook is not None:
+            self.html.submit(name, notebook)
+
+    def _record_html(self, block: bool = False) -> None:
+        """Put the HTML copies written so far in the manifest (with their checksums)."""
+        try:
+            written = self.html.collect(block)
+        except KeyboardInterrupt:  # a Ctrl-C while waiting: record what is there
+            written = self.html.collect()
+        for name, html in written.items():
+            self.manifest["stages"][name]["html"] = html
+        if written:
+            self.save()
+        if block:
+            self.html.close()
 
     def _interrupt(self, running: dict) -> None:
         self.say(f"interrupted: stopping {len(running)} running stage(s)")
@@ -119,68 +178,61 @@ class Scheduler:
             self._finish(name, result)
 
 
-class _Kernels:
-    """The kernels of running stages. Kernels run in their own session, so Ctrl-C
-    at the terminal does not reach them: the driver passes it on."""
+def _run_stage(stage, run_dir: Path, parameters: dict, kernels: kernels_.Kernels,
+               slot: _Slot) -> None:
+    """Start a kernel, wait for the stage's turn, execute the notebook (worker thread).
 
-    def __init__(self):
-        self.running: dict[int, object] = {}
-        self._class = None
-
-    def manager_class(self):
-        if self._class is None:
-            from jupyter_client import AsyncKernelManager  # papermill's default manager
-
-            registry = self.running
-
-            class TrackedKernelManager(AsyncKernelManager):
-                def __init__(self, **kwargs):
-                    super().__init__(**kwargs)
-                    # This interpreter, whatever spec of that name is registered (see kernel.py).
-                    self._kernel_spec = project_spec()
-                    registry[threading.get_ident()] = self  # one stage per worker thread
-
-            self._class = TrackedKernelManager
-        return self._class
-
-    def signal_all(self, signum: int) -> None:
-        for manager in list(self.running.values()):
-            try:
-                asyncio.run(manager.signal_kernel(signum))
-            except Exception:  # not started yet, or already gone: nothing to stop
-                pass
-
-
-def _run_stage(stage, run_dir: Path, parameters: dict, kernels: _Kernels) -> dict:
-    """Execute one notebook into the run record (worker thread). Never raises."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    output = run_dir / f"{stage.name}.ipynb"
-    started, clock, error = records.utc_now(), time.monotonic(), None
+    The outcome goes to `slot.result` before the kernel is shut down, so the next
+    stage need not wait for that.
+    """
+    manager = kernels.start_warm(stage.notebook_path, parameters.get("env", ""))
+    slot.gate.wait()
     try:
-        papermill.execute_notebook(
-            str(stage.notebook_path), str(output), parameters=parameters,
-            kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
-            kernel_manager_class=kernels.manager_class(),
-            # Keep the kernel's own start-up warnings off the operator's progress display.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            # The kernel starts in the notebook's folder. papermill's cwd= would instead
-            # os.chdir() the whole driver, which parallel stages would race on.
-            resources={"metadata": {"path": str(stage.notebook_path.parent)}})
-    except PapermillExecutionError as err:
-        error = {"ename": err.ename, "evalue": err.evalue}
-    except Exception as err:  # kernel died, notebook unreadable...: still a failed stage
-        error = {"ename": type(err).__name__, "evalue": str(err)}
+        if not slot.cancelled:
+            slot.result.set_result(_outcome(stage, run_dir, parameters, kernels, manager, slot))
+    except BaseException as err:  # a bug here must not leave the scheduler waiting
+        if not slot.result.done():
+            slot.result.set_exception(err)
     finally:
-        kernels.running.pop(threading.get_ident(), None)
+        if manager is not None:  # papermill leaves a kernel it was handed running
+            kernels_.stop(manager)
+        kernels.forget()
+
+
+def _outcome(stage, run_dir: Path, parameters: dict, kernels, manager, slot: _Slot) -> dict:
+    """Execute the notebook into the run record; the stage's entry for the manifest."""
+    output = run_dir / f"{stage.name}.ipynb"
+    started, clock = slot.opened
+    error = _execute(stage, output, parameters, kernels, manager)
     result = {"status": "failed" if error else "succeeded", "started_at": started,
               "ended_at": records.utc_now(), "duration_s": round(time.monotonic() - clock, 1),
               "error": error, "usage": read_usage(run_dir / stage.name)}
     if output.exists():
-        result.update(notebook=output.name, scraps=_quietly(read_scraps, output, {}),
-                      html=_quietly(lambda p: records.write_html(p).name, output, None))
+        result.update(notebook=output.name, output=output,
+                      scraps=_quietly(read_scraps, output, {}))
     return result
+
+
+def _execute(stage, output: Path, parameters: dict, kernels, manager) -> dict | None:
+    """papermill over one notebook; the error as the manifest keeps it, or None."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    handed = {"km": manager} if manager is not None else {}
+    try:
+        papermill.execute_notebook(
+            str(stage.notebook_path), str(output), parameters=parameters,
+            kernel_name=kernels_.KERNEL, progress_bar=False, log_output=False,
+            kernel_manager_class=kernels.manager_class(), **handed,
+            extra_arguments=kernels_.KERNEL_ARGUMENTS,
+            # The kernel starts in the notebook's folder. papermill's cwd= would instead
+            # os.chdir() the whole driver, which parallel stages would race on.
+            resources={"metadata": {"path": str(stage.notebook_path.parent)}})
+    except PapermillExecutionError as err:
+        return {"ename": err.ename, "evalue": err.evalue}
+    except Exception as err:  # kernel died, notebook unreadable...: still a failed stage
+        return {"ename": type(err).__name__, "evalue": str(err)}
+    return None
 
 
 def _unfinished(started_at: str) -> dict:

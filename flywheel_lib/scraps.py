@@ -1,10 +1,16 @@
-"""Values a notebook records for the run manifest: the one place scrapbook is used.
+"""Values a notebook records for the run manifest, in scrapbook's format.
 
 Inside a stage notebook, `record("rows_written", 1234)` stores a value in the
 executed notebook (an invisible output). After the stage ran, the driver calls
 `read_scraps(path)` and copies them into the manifest. Values are kept as
 JSON so a manifest reader needs nothing but a JSON parser; a DataFrame is
 stored as a list of row records.
+
+The outputs are exactly what `scrapbook.glue(name, text, encoder="text")`
+writes (scrapbook 0.5, payload version 1), so `scrapbook.read_notebook(...)`
+reads every executed notebook; but neither side imports scrapbook: it pulls in
+papermill, nbformat and jsonschema's format checkers, seconds of CPU in every
+kernel. tests/test_scraps.py proves scrapbook reads what we write.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ import json
 from pathlib import Path
 
 from .errors import FlywheelError
+
+# scrapbook's own names: schemas.GLUE_PAYLOAD_PREFIX and LATEST_SCRAP_VERSION.
+MIME_PREFIX = "application/scrapbook.scrap"
+TEXT_MIME = MIME_PREFIX + ".text+json"
+PAYLOAD_VERSION = 1
 
 
 def _plain(value):
@@ -31,10 +42,10 @@ def to_json_value(value):
     return json.loads(json.dumps(value, default=_plain, allow_nan=False))
 
 
-def record(name: str, value) -> None:
-    """Record `value` under `name` in the running notebook, for the run manifest."""
-    import scrapbook  # imported here: only notebooks need it, and it is slow
-
+def scrap_output(name: str, value) -> tuple[dict, dict]:
+    """The (data, metadata) of the display output that records `value` under `name`."""
+    if not isinstance(name, str) or not name:
+        raise FlywheelError(f"cannot record {name!r}: a scrap needs a non-empty string name")
     try:
         plain = to_json_value(value)
     except (TypeError, ValueError) as err:
@@ -42,23 +53,37 @@ def record(name: str, value) -> None:
             f"cannot record {name!r}: {err}",
             hint="Record numbers, strings, lists, dicts or a pandas DataFrame",
         ) from err
-    # Stored as JSON text: scrapbook's own "json" encoder rejects None and
-    # reads a string such as "123" back as a number.
-    scrapbook.glue(name, json.dumps(plain), encoder="text")
+    # Stored as JSON text with scrapbook's "text" encoder: its "json" encoder
+    # rejects None and reads a string such as "123" back as a number.
+    payload = {"name": name, "data": json.dumps(plain), "encoder": "text",
+               "version": PAYLOAD_VERSION}
+    return {TEXT_MIME: payload}, {"scrapbook": {"name": name, "data": True, "display": False}}
+
+
+def record(name: str, value) -> None:
+    """Record `value` under `name` in the running notebook, for the run manifest."""
+    from IPython.display import display  # already loaded in any kernel
+
+    data, metadata = scrap_output(name, value)
+    display(data, metadata=metadata, raw=True)
 
 
 def read_scraps(notebook_path: str | Path) -> dict:
     """Name -> value of everything an executed notebook recorded (also a failed one)."""
-    import scrapbook
+    notebook = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
+    found = {}
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            for mime, payload in output.get("data", {}).items():
+                if mime.startswith(MIME_PREFIX) and isinstance(payload, dict):
+                    found[payload["name"]] = _decode(payload)
+    return found
 
-    scraps = scrapbook.read_notebook(str(notebook_path)).scraps
-    return {name: _decode(scrap) for name, scrap in scraps.items()}
 
-
-def _decode(scrap):
-    if scrap.encoder == "text":
+def _decode(payload: dict):
+    if payload.get("encoder") == "text":
         try:
-            return json.loads(scrap.data)
+            return json.loads(payload["data"])
         except ValueError:  # a text scrap not written by `record`
             pass
-    return scrap.data
+    return payload["data"]

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .backend import Backend, get_backend
 from . import usage
 from .config import Settings, load_settings
 from .snapshots import SnapshotPair, latest_month, parse_month, resolve_snapshots
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 INTERACTIVE_RUN = "interactive"
 
@@ -32,6 +34,8 @@ class StageContext:
 
     def summary(self) -> pd.DataFrame:
         """The facts a reader of the executed notebook wants first."""
+        import pandas as pd  # imported when shown: keeps `import flywheel_lib.stage` light
+
         rows = [
             ("stage", self.stage),
             ("month", self.month),
@@ -61,7 +65,9 @@ class StageContext:
         if folder is None:
             return None
         folder.mkdir(exist_ok=True)
-        if isinstance(table_or_figure, pd.DataFrame):
+        if hasattr(table_or_figure, "to_csv"):  # a DataFrame
+            import pandas as pd
+
             path = folder / f"{name}.csv"
             table_or_figure.to_csv(path, index=not isinstance(table_or_figure.index, pd.RangeIndex))
         else:

@@ -74,9 +74,25 @@ atexit.register(USAGE.flush)
 
 
 def record_to(stage_dir: Path | None) -> None:
-    """Keep this process's usage in `stage_dir/usage.json` from now on (None: keep it nowhere)."""
+    """Keep this process's usage in `stage_dir/usage.json` from now on (None: keep it nowhere).
+
+    In a kernel the file is rewritten after every cell too: the driver reads it as soon as the
+    notebook has run, before the kernel (and its exit handler) is stopped.
+    """
     USAGE.path = None if stage_dir is None else Path(stage_dir) / USAGE_FILE
     USAGE.flush()
+    shell = _kernel_shell()
+    if shell is not None and not getattr(shell, "_flywheel_usage", False):
+        shell.events.register("post_run_cell", lambda result: USAGE.flush())
+        shell._flywheel_usage = True
+
+
+def _kernel_shell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
 
 
 def read_usage(stage_dir: Path) -> dict | None:

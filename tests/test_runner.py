@@ -152,5 +152,7 @@ def test_ctrl_c_marks_the_running_stage_interrupted_and_releases_the_lock(toy):
     assert manifest["status"] == "interrupted"
     assert manifest["stages"]["a"]["status"] == "interrupted"
     assert manifest["stages"]["c"]["status"] == "pending"
+    # The interrupted notebook's HTML copy, rendered in the background, is in the record.
+    assert manifest["stages"]["a"]["html"] == "a.html" and "a.html" in manifest["files"]
     assert not is_held(toy.month_dir)
     assert records.verify(outcome.run_dir) == []
