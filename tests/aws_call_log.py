@@ -32,6 +32,8 @@ from botocore.client import BaseClient
 from flywheel_lib.aws.session import USER_AGENT
 
 CALLS: set[tuple[str, str]] = set()    # (IAM service prefix, operation name)
+RUN_FILES: set[str] = set()            # test files that ran in this session, relative to tests/
+AWS_SUITES = ("aws", "cleanrooms")     # the folders whose tests make the package's AWS calls
 _lock = threading.Lock()
 PYTEST_APP_ID = "flywheel-pytest"
 _PACKAGE = Path(__file__).resolve().parents[1] / "flywheel_lib"
@@ -105,3 +107,32 @@ def _install_in_moto_server() -> None:
                 record(service, operation, checked=True)
 
     BaseResponse.setup_class = setup_class
+
+
+def whole_aws_suite_ran(config) -> bool:
+    """Every AWS test file ran, unfiltered: only then can the check say what is never called."""
+    wanted = {p.relative_to(_TESTS).as_posix() for suite in AWS_SUITES for p in (_TESTS / suite).glob("test_*.py")}
+    return wanted <= RUN_FILES and not config.getoption("keyword") and not config.getoption("markexpr")
+
+
+def both_ways(calls: set[tuple[str, str]], whole_suite: bool) -> list[str]:
+    """What is wrong between the runner's IAM table and the calls recorded (empty: nothing).
+
+    Every recorded call must be granted; with the whole AWS suite run, every granted action must
+    have been called, or be implied by a call that was.
+    """
+    from flywheel_lib.aws import iam
+
+    recorded = {iam.action_of_call(prefix, op) for prefix, op in calls} - {None}
+    problems = []
+    missing = sorted(a for a in recorded if a not in iam.actions(iam.RUNNER))
+    if missing:
+        problems.append(f"called but not in flywheel_lib/aws/iam.py GRANTS: {missing}")
+    if whole_suite:
+        never = sorted(iam.actions(iam.RUNNER, implied=False) - recorded)
+        if never:
+            problems.append(f"granted but no test calls them: {never}")
+        carriers = {g.implied_by for g in iam.GRANTS if g.role == iam.RUNNER and g.implied_by}
+        if carriers - recorded:
+            problems.append(f"implied by calls no test makes: {sorted(carriers - recorded)}")
+    return problems

@@ -28,6 +28,30 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "iam_both_ways: runs after every other test (tests/test_iam.py)")
 
 
+def pytest_sessionfinish(session):
+    """Under xdist: each worker hands its AWS calls up; the controller checks their union both ways."""
+    if hasattr(session.config, "workerinput"):
+        session.config.workeroutput["aws_calls"] = sorted(map(list, aws_call_log.CALLS))
+        session.config.workeroutput["run_files"] = sorted(aws_call_log.RUN_FILES)
+    elif getattr(session.config.option, "numprocesses", None) and aws_call_log.RUN_FILES:
+        problems = aws_call_log.both_ways(aws_call_log.CALLS, aws_call_log.whole_aws_suite_ran(session.config))
+        if problems:
+            session.config.get_terminal_writer().line("IAM both-ways check FAILED: " + "; ".join(problems), red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist: a worker's recorded AWS calls, for the controller's check."""
+    output = getattr(node, "workeroutput", {})
+    aws_call_log.CALLS.update(tuple(c) for c in output.get("aws_calls", []))
+    aws_call_log.RUN_FILES.update(output.get("run_files", []))
+
+
+def pytest_runtest_setup(item):
+    aws_call_log.RUN_FILES.add(Path(item.fspath).relative_to(Path(__file__).parent).as_posix())
+
+
 def pytest_collection_modifyitems(items):
     """The IAM both-ways check last: it reads the AWS calls every other test recorded."""
     items.sort(key=lambda item: item.get_closest_marker("iam_both_ways") is not None)
