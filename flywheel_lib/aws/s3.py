@@ -92,15 +92,22 @@ def write_json(aws, url: str, data: dict) -> None:
              ContentType="application/json")
 
 
-def read_json(aws, url: str) -> dict | None:
-    """The JSON object at `url`, or None when there is none."""
+def read_bytes(aws, url: str) -> bytes | None:
+    """The content of the object at `url`, or None when there is none."""
     bucket, key = split_url(url)
     try:
         response = aws.call("s3", "get_object", where={"path": url}, Bucket=bucket, Key=key)
     except AwsNotFound:
         return None
     with aws.boundary("s3", "GetObject", path=url):  # the body streams: reading can fail too
-        raw = response["Body"].read()
+        return response["Body"].read()
+
+
+def read_json(aws, url: str) -> dict | None:
+    """The JSON object at `url`, or None when there is none."""
+    raw = read_bytes(aws, url)
+    if raw is None:
+        return None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as err:
