@@ -159,21 +159,27 @@ def run_refresh(request: Request, settings, *, stages=None, preflight=None,
         print(done["nothing_to_do"], file=out, flush=True)
         return Outcome(EXIT_OK, done["run_dir"])
     with run_guard.month_lock(settings, month_dir, month, request.break_lock, out) as lock:
-        plan = _choose_run(month_dir, request, settings, pair, stages, selected, False)
-        mirror = None
-        try:
-            if plan["nothing_to_do"]:
-                print(plan["nothing_to_do"], file=out, flush=True)
-                return Outcome(EXIT_OK, plan["run_dir"])
-            lock.name_run(plan["run_dir"].name)
-            run_guard.report_missed(settings, month, out)
-            run = _open_run(plan, request, settings, pair, stages, month, out, lock.record())
-            mirror = record_mirror.start(settings, run.run_dir, run.manifest, out)
-            return _execute(run, settings, mirror)
-        finally:  # whatever happened, the list of runs shows it
-            write_runs_page(settings.runs_dir, out)
-            if mirror is not None:
-                mirror.close()
+        return _run_locked(lock, request, settings, pair, stages, selected, out)
+
+
+def _run_locked(lock, request, settings, pair, stages, selected, out) -> Outcome:
+    """Choose and run the month's run while holding its lock; the record is mirrored on dev/prod."""
+    month_dir = Path(settings.runs_dir) / pair.month
+    plan = _choose_run(month_dir, request, settings, pair, stages, selected, False)
+    mirror = None
+    try:
+        if plan["nothing_to_do"]:
+            print(plan["nothing_to_do"], file=out, flush=True)
+            return Outcome(EXIT_OK, plan["run_dir"])
+        lock.name_run(plan["run_dir"].name)
+        run_guard.report_missed(settings, pair.month, out)
+        run = _open_run(plan, request, settings, pair, stages, pair.month, out, lock.record())
+        mirror = record_mirror.start(settings, run.run_dir, run.manifest, out)
+        return _execute(run, settings, mirror)
+    finally:  # whatever happened, the list of runs shows it
+        write_runs_page(settings.runs_dir, out)
+        if mirror is not None:
+            mirror.close()
 
 
 def write_runs_page(runs_dir, out) -> None:

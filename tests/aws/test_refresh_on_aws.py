@@ -272,8 +272,8 @@ def test_two_drivers_on_one_month_the_second_exits_3_and_ctrl_c_releases_the_loc
                              start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not (month_lock(world, "2026-10") or {}).get("run_id", "(starting)") != "(starting)":
-            assert first.poll() is None and time.monotonic() < deadline, "the first run never took the lock"
+        while not list((world["root"] / "runs" / "2026-10").glob("2*/manifest.json")):  # it has started
+            assert first.poll() is None and time.monotonic() < deadline, "the first run never started"
             time.sleep(0.2)
         holder = month_lock(world, "2026-10")
         other_host = {**world["env"], "FLYWHEEL_RUNS_DIR": str(world["root"] / "runs-other-host")}
