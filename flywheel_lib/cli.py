@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import history, ledger, records, review, rollback, runner
+from . import history, ledger, record_mirror, records, review, rollback, runner
 from .backend import get_backend
 from .config import ENVIRONMENTS, load_settings
-from .errors import FlywheelError, RunLocked
+from .errors import FlywheelError, RunLocked, SnapshotNotArrived
 from .op_runner import OPS, run_operation
 
 EPILOG = """\
@@ -20,11 +20,14 @@ exit codes:
   0    success, or nothing to do (month already refreshed, --dry-run, record intact)
   1    a stage failed (downstream stages blocked), or --verify found differences
   2    bad input or preflight error: month, snapshot, stage name, configuration
-  3    another run of this month holds the lock
+  3    another run of this month holds the lock (the error names it and since when;
+       on dev/prod a stale one can be taken over with --break-lock)
+  75   the month's snapshot has not arrived yet: nothing was written, try again later
   130  interrupted (Ctrl-C); running again resumes where it stopped
 
-A re-run of a month resumes its latest unfinished run: stages that succeeded
-are not run again. Run records: <runs dir>/<month>/<run id>/manifest.json;
+--month previous is the calendar month before today in UTC (what a monthly
+timer passes). A re-run of a month resumes its latest unfinished run: stages
+that succeeded are not run again. Run records: <runs dir>/<month>/<run id>/manifest.json;
 open <runs dir>/<month>/<run id>/index.html in a browser to review one,
 <runs dir>/index.html for every run.
 """
@@ -39,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_refresh.py", description="Run the monthly Flywheel refresh notebooks.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--month", help="refresh month, YYYY-MM")
+    add("--month", help="refresh month, YYYY-MM, or `previous`: the month before today (UTC)")
     add("--env", choices=ENVIRONMENTS, help="environment (default: $FLYWHEEL_ENV, else local)")
     add("--dry-run", action="store_true",
         help="print the plan (stages, snapshots, run record); execute and write nothing")
@@ -54,9 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="refresh even if the two datasets' snapshot dates differ")
     add("--demo-rows", type=int, metavar="N",
         help="local only: if the month has no raw snapshot, generate a synthetic one of N rows")
-    add("--verify", metavar="RUN_DIR",
+    add("--break-lock", action="store_true",
+        help="dev/prod: take over the month's lock if it is stale (its heartbeat stopped); recorded")
+    add("--verify", metavar="RUN",
         help="check a run record's files against its manifest checksums, and the manifest against "
-             "the hash-chained <runs dir>/ledger.jsonl, then exit")
+             "the hash-chained <runs dir>/ledger.jsonl, then exit; RUN is a folder or its S3 copy "
+             "s3://<analysis bucket>/runs/<month>/<run id>")
     add("--op", choices=sorted(OPS), metavar="OPERATION",
         help="run an operation notebook instead of the refresh: " + ", ".join(OPS))
     add("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -66,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--rollback", action="store_true",
         help="with --month: serve the previous good month again, all tables or none (plan; --apply to do it)")
     add("--reason", default="", help="with --rollback: why, kept in the rollback's run record (needed to apply)")
-    add("--list", action="store_true",
-        help="list every run of every month, newest first (as <runs dir>/index.html), then exit")
+    add("--list", nargs="?", const="", default=None, metavar="S3_RUNS",
+        help="list every run of every month, newest first (as <runs dir>/index.html), then exit; "
+        "with s3://<analysis bucket>/runs, the runs copied there")
     add("--history", nargs="?", const="", metavar="TABLE",
         help="each published table (or only TABLE): which run published which snapshot, rows, columns")
     add("--iam-policy", choices=("runner", "glue-job", "cleanrooms"), metavar="ROLE",
@@ -76,19 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _verify(run_dir: str) -> int:
-    problems = records.verify(run_dir) + ledger.verify(run_dir)
-    if ledger.find(run_dir) is None:
-        print(f"note: no {ledger.LEDGER} above {run_dir}: the manifest itself is not checked", file=sys.stderr)
+def _verify(run_dir: str, env: str | None) -> int:
+    if run_dir.startswith("s3://"):
+        problems = record_mirror.verify(_aws(env), run_dir)
+    else:
+        problems = records.verify(run_dir) + ledger.verify(run_dir)
+        if ledger.find(run_dir) is None:
+            print(f"note: no {ledger.LEDGER} above {run_dir}: the manifest itself is not checked", file=sys.stderr)
     for problem in problems:
         print(problem)
     print(f"{run_dir}: {'intact' if not problems else f'{len(problems)} difference(s)'}")
     return runner.EXIT_FAILED if problems else runner.EXIT_OK
 
 
-def _list(env: str | None) -> int:
-    runs_dir = load_settings(env).runs_dir
-    runs = records.list_runs(runs_dir)
+def _list(env: str | None, where: str) -> int:
+    runs_dir = where or load_settings(env).runs_dir
+    runs = record_mirror.list_runs(_aws(env), where) if where.startswith("s3://") else records.list_runs(runs_dir)
     print("\n".join(review.runs_table(runs)) if runs else f"no runs under {runs_dir}")
     return runner.EXIT_OK
 
@@ -121,13 +131,20 @@ def _iam_policy(role: str, account: str | None, settings) -> int:
     return runner.EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def _aws(env: str | None):
+    from .aws.session import AwsClients  # boto3 only where S3 is read
+
+    return AwsClients(load_settings(env))
+
+
+def main(argv: list[str] | None = None, today=None) -> int:
+    """`today` (a date) stands in for today in UTC, for `--month previous` in tests."""
     args = build_parser().parse_args(argv)
     try:
         if args.verify:
-            return _verify(args.verify)
-        if args.list:
-            return _list(args.env)
+            return _verify(args.verify, args.env)
+        if args.list is not None:
+            return _list(args.env, args.list)
         if args.history is not None:
             history.print_history(load_settings(args.env).runs_dir, args.history, sys.stdout)
             return runner.EXIT_OK
@@ -144,11 +161,15 @@ def main(argv: list[str] | None = None) -> int:
         request = runner.Request(
             month=args.month, only=args.only, start_from=args.start_from, skip=args.skip,
             jobs=args.jobs, new_run=args.new_run, dry_run=args.dry_run,
-            allow_snapshot_mismatch=args.allow_snapshot_mismatch, demo_rows=args.demo_rows)
-        return runner.run_refresh(request, load_settings(args.env)).exit_code
+            allow_snapshot_mismatch=args.allow_snapshot_mismatch, demo_rows=args.demo_rows,
+            break_lock=args.break_lock)
+        return runner.run_refresh(request, load_settings(args.env), today=today).exit_code
     except RunLocked as err:
         print(f"error: {err}", file=sys.stderr)
         return runner.EXIT_LOCKED
+    except SnapshotNotArrived as err:
+        print(f"error: snapshot not arrived: {err}", file=sys.stderr)
+        return runner.EXIT_NOT_ARRIVED
     except FlywheelError as err:
         print(f"error: {err}", file=sys.stderr)
         return runner.EXIT_USAGE

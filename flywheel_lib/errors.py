@@ -67,6 +67,10 @@ class SnapshotError(FlywheelError):
     """A raw snapshot is missing, unreadable or inconsistent with its twin."""
 
 
+class SnapshotNotArrived(SnapshotError):
+    """The month's snapshot has not landed yet: a scheduler should try again later."""
+
+
 class SplitError(FlywheelError):
     """The split could not produce a table (missing column, missing key...)."""
 

@@ -35,6 +35,8 @@ PACKAGES = ("flywheel-runbook", "papermill", "duckdb", "pyarrow", "pandas",
             "nbconvert", "scrapbook", "boto3")
 UNFINISHED = ("running", "failed", "interrupted")
 _RUN_ID = re.compile(r"\d{8}T\d{6}Z(-\d+)?")
+# Called with (run_dir, manifest) after every manifest write: the S3 copy of dev/prod (record_mirror.py).
+AFTER_WRITE: list = []
 
 
 def utc_now() -> str:
@@ -180,6 +182,8 @@ def write_manifest(run_dir: str | Path, manifest: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for hook in list(AFTER_WRITE):
+        hook(run_dir, manifest)
 
 
 def _write_page(run_dir: Path, manifest: dict) -> None:
@@ -229,8 +233,11 @@ def archive_attempt(run_dir: str | Path, stage: str, attempt: int) -> dict:
 def verify(run_dir: str | Path) -> list[str]:
     """Every way the record differs from its manifest; an empty list means intact."""
     manifest = read_manifest(run_dir)
-    expected = manifest.get("files", {})
-    actual = checksums(run_dir)
+    return differences(manifest.get("files", {}), checksums(run_dir))
+
+
+def differences(expected: dict, actual: dict) -> list[str]:
+    """missing / changed / unexpected, between the manifest's checksums and the files found."""
     problems = []
     for name, entry in sorted(expected.items()):
         if name not in actual:

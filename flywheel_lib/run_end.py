@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .backend import get_backend
 from .cost import cost_line, run_cost
-from .errors import FlywheelError
+from .errors import FlywheelError, SnapshotNotArrived
 
 MONITOR_STAGE = "data_monitor_rpt"
 
@@ -82,7 +82,8 @@ def notify_not_started(settings, month: str, err: Exception, out) -> dict | None
 
     if isinstance(err, AwsCredentialError):  # SNS would be refused for the same reason: one line is enough
         return None
-    manifest = {"month": month, "run_id": "(not started)", "status": "failed", "duration_s": 0,
+    status = "snapshot not arrived" if isinstance(err, SnapshotNotArrived) else "failed"
+    manifest = {"month": month, "run_id": "(not started)", "status": status, "duration_s": 0,
                 "stages": {"preflight": {"status": "failed", "error": {"ename": type(err).__name__,
                                                                        "evalue": str(err)}}}}
     note = notify(settings, manifest, "none: the run did not start")

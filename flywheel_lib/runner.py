@@ -11,6 +11,7 @@ Exit codes, for a scheduler:
     1    a stage failed (its downstream stages are blocked; the record says why)
     2    bad input or preflight error: month, snapshot, stage name, configuration
     3    another run of this month holds the lock
+    75   the month's snapshot has not arrived yet (try again later)
     130  interrupted (Ctrl-C); the next run resumes where this one stopped
 """
 
@@ -21,15 +22,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ledger, pipeline, records, review, run_end
+from . import ledger, pipeline, record_mirror, records, review, run_end, run_guard
 from .cost import cost_line
 from .errors import FlywheelError, RunError
-from .lock import RunLock, is_held
+from .lock import is_held
+from .months import resolve_month
 from .scheduler import Scheduler
 from .preflight import checked_snapshots
-from .snapshots import DATASETS, demo_snapshot_dt, list_snapshot_dates, parse_month
+from .snapshots import DATASETS, demo_snapshot_dt, list_snapshot_dates
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_NOT_ARRIVED = 75  # sysexits' EX_TEMPFAIL: the snapshot has not landed, try again later
 DONE = ("succeeded", "done_earlier")
 
 
@@ -46,6 +49,7 @@ class Request:
     dry_run: bool = False
     allow_snapshot_mismatch: bool = False
     demo_rows: int | None = None
+    break_lock: bool = False
 
 
 @dataclass
@@ -123,17 +127,19 @@ def plan_actions(stages, selected, previous: dict | None = None) -> dict[str, st
 # ---- the entry point ------------------------------------------------------------------
 
 def run_refresh(request: Request, settings, *, stages=None, preflight=None,
-                out=None) -> Outcome:
+                out=None, today=None) -> Outcome:
     """Run (or plan, with dry_run) the refresh of one month. See the module doc for exit codes.
 
     `stages` defaults to `pipeline.REFRESH`; `preflight(settings, month, allow_mismatch)`
     returns the month's SnapshotPair (default: `preflight.checked_snapshots`).
-    Tests replace both.
+    Tests replace both, and give `today` for `--month previous` (default: today in UTC).
     """
     stages = order_stages(pipeline.REFRESH if stages is None else stages)
     preflight = preflight or checked_snapshots  # mapping, snapshots and their Parquet footers
     out = out or sys.stderr
-    month = parse_month(request.month)
+    month, resolved = resolve_month(request.month, today)
+    if resolved:
+        print(resolved, file=out, flush=True)
     selected = select_stages(stages, request.only, request.start_from, request.skip)
     if request.jobs < 1:
         raise RunError(f"--jobs must be at least 1, got {request.jobs}")
@@ -150,15 +156,32 @@ def run_refresh(request: Request, settings, *, stages=None, preflight=None,
         plan = _choose_run(month_dir, request, settings, pair, stages, selected, is_held(month_dir))
         print(_plan_text(month, settings, pair, plan, stages, demo_pending), flush=True)
         return Outcome(EXIT_OK)
-    with RunLock(month_dir, month):
-        plan = _choose_run(month_dir, request, settings, pair, stages, selected, False)
-        try:
-            if plan["nothing_to_do"]:
-                print(plan["nothing_to_do"], file=out, flush=True)
-                return Outcome(EXIT_OK, plan["run_dir"])
-            return _execute(_open_run(plan, request, settings, pair, stages, month, out), settings)
-        finally:  # whatever happened, the list of runs shows it
-            write_runs_page(settings.runs_dir, out)
+    done = _choose_run(month_dir, request, settings, pair, stages, selected, is_held(month_dir))
+    if done["nothing_to_do"]:  # a retried or duplicated trigger: one line, exit 0, no lock taken
+        print(done["nothing_to_do"], file=out, flush=True)
+        return Outcome(EXIT_OK, done["run_dir"])
+    with run_guard.month_lock(settings, month_dir, month, request.break_lock, out) as lock:
+        return _run_locked(lock, request, settings, pair, stages, selected, out)
+
+
+def _run_locked(lock, request, settings, pair, stages, selected, out) -> Outcome:
+    """Choose and run the month's run while holding its lock; the record is mirrored on dev/prod."""
+    month_dir = Path(settings.runs_dir) / pair.month
+    plan = _choose_run(month_dir, request, settings, pair, stages, selected, False)
+    mirror = None
+    try:
+        if plan["nothing_to_do"]:
+            print(plan["nothing_to_do"], file=out, flush=True)
+            return Outcome(EXIT_OK, plan["run_dir"])
+        lock.name_run(plan["run_dir"].name)
+        run_guard.report_missed(settings, pair.month, out)
+        run = _open_run(plan, request, settings, pair, stages, pair.month, out, lock.record())
+        mirror = record_mirror.start(settings, run.run_dir, run.manifest, out)
+        return _execute(run, settings, mirror)
+    finally:  # whatever happened, the list of runs shows it
+        write_runs_page(settings.runs_dir, out)
+        if mirror is not None:
+            mirror.close()
 
 
 def write_runs_page(runs_dir, out) -> None:
@@ -265,7 +288,7 @@ def _plan_text(month, settings, pair, plan, stages, demo_pending) -> str:
 
 # ---- execution ------------------------------------------------------------------------
 
-def _open_run(plan, request, settings, pair, stages, month, out) -> Scheduler:
+def _open_run(plan, request, settings, pair, stages, month, out, lock_record=None) -> Scheduler:
     run_dir, actions = plan["run_dir"], plan["actions"]
     if plan["resume"]:
         manifest = plan["latest"]
@@ -277,6 +300,7 @@ def _open_run(plan, request, settings, pair, stages, month, out) -> Scheduler:
     manifest["parameters"] = {"month": month, "run_id": run_dir.name, "env": settings.env,
                               "allow_snapshot_mismatch": bool(request.allow_snapshot_mismatch)}
     manifest.update(status="running", ended_at=None, **records.provenance())
+    manifest["lock"] = lock_record  # which lock held the month, and a stale one this run broke
     to_run = [s.name for s in stages if actions[s.name] == "run"]
     manifest["invocations"].append({
         "started_at": records.utc_now(), "ended_at": None, "duration_s": None, "status": "running",
@@ -285,7 +309,7 @@ def _open_run(plan, request, settings, pair, stages, month, out) -> Scheduler:
     return Scheduler(run_dir, manifest, stages, to_run, request.jobs, out)
 
 
-def _execute(run: Scheduler, settings) -> Outcome:
+def _execute(run: Scheduler, settings, mirror=None) -> Outcome:
     started = time.monotonic()
     action = "resuming" if len(run.manifest["invocations"]) > 1 else "starting"
     run.say(f"{action} run {run.run_dir.name} of {run.manifest['month']}: {run.run_dir}")
@@ -306,7 +330,8 @@ def _execute(run: Scheduler, settings) -> Outcome:
     run.manifest["cost"] = run_end.cost(settings, run.manifest)
     run.save()
     sealed = ledger.seal(settings.runs_dir, run.run_dir, status, records.utc_now())
-    notification = run_end.notify(settings, run.manifest, str(run.run_dir), sealed)
+    where = mirror.location_text() if mirror else str(run.run_dir)
+    notification = run_end.notify(settings, run.manifest, where, sealed)
     if notification is not None:  # recorded whether or not it went out; never the run's outcome
         invocation["notification"] = notification
         run.save()
@@ -317,6 +342,8 @@ def _execute(run: Scheduler, settings) -> Outcome:
     print(run_end.serving_line(run.manifest["serving"]), file=run.out, flush=True)
     if cost_line(run.manifest["cost"]):
         print(cost_line(run.manifest["cost"]), file=run.out, flush=True)
+    if mirror:
+        print(mirror.location_text(), file=run.out, flush=True)
     ran = {run.manifest["stages"][n]["status"] for n in run.to_run}
     code = (EXIT_INTERRUPTED if not finished
             else EXIT_FAILED if {"failed", "blocked"} & ran else EXIT_OK)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from .errors import SnapshotError
+from .errors import SnapshotError, SnapshotNotArrived
 
 DATASETS = ("addressable_ids", "infobase_attributes")
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
@@ -180,7 +180,7 @@ def check_date(snapshot_dt: str, raw_root) -> None:
 def _missing(raw_root, dataset: str, month: str):
     available = list_snapshot_dates(raw_root)
     shown = ", ".join(available[-3:]) if available else "none"
-    raise SnapshotError(
+    raise SnapshotNotArrived(
         f"no {dataset} snapshot for {month} (latest available: {shown})",
         month=month,
         path=str(raw_root),

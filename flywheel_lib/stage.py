@@ -59,6 +59,16 @@ class StageContext:
         """Where this stage's report files go: the run record, or the analysis root when unrecorded."""
         return self.record_dir or Path(self.settings.analysis_root) / self.stage / self.month / self.run_id
 
+    def publishing(self, allowed: bool = False):
+        """`with ctx.publishing(publish):` around a call that changes what the catalog serves.
+
+        On dev/prod an interactive run publishes only when `allowed` and nobody holds
+        the month's lock, and leaves a record of what it changed (interactive.py).
+        """
+        from .interactive import publishing
+
+        return publishing(self, allowed)
+
     def save(self, name: str, table_or_figure) -> str | None:
         """Keep a table (CSV) or chart (PNG) in the run record, beside the executed notebook."""
         folder = self.record_dir

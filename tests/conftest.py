@@ -13,7 +13,7 @@ import pytest
 
 import aws_call_log
 
-from flywheel_lib import runner
+from flywheel_lib import pipeline, runner
 from flywheel_lib.config import load_settings
 from flywheel_lib.pipeline import Stage
 from flywheel_lib.synthetic import snapshot_dir, write_snapshot
@@ -118,6 +118,16 @@ class ToyProject:
 @pytest.fixture
 def toy(tmp_path) -> ToyProject:
     return ToyProject(tmp_path)
+
+
+@pytest.fixture
+def cli_toy(toy, monkeypatch):
+    """The toy project as what `run_refresh.py` sees: its settings and its stage table."""
+    monkeypatch.setenv("FLYWHEEL_DATA_ROOT", str(toy.root / "data"))
+    monkeypatch.setenv("FLYWHEEL_RUNS_DIR", toy.settings.runs_dir)
+    monkeypatch.delenv("FLYWHEEL_ENV", raising=False)
+    monkeypatch.setattr(pipeline, "REFRESH", toy.stages)
+    return toy
 
 
 @pytest.fixture(scope="session")

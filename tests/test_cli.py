@@ -9,27 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from flywheel_lib import pipeline, records
+from flywheel_lib import records
 from flywheel_lib.cli import main
 from flywheel_lib.lock import RunLock
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def cli_toy(toy, monkeypatch):
-    """The toy project as what `run_refresh.py` sees: its settings and its stage table."""
-    monkeypatch.setenv("FLYWHEEL_DATA_ROOT", str(toy.root / "data"))
-    monkeypatch.setenv("FLYWHEEL_RUNS_DIR", toy.settings.runs_dir)
-    monkeypatch.delenv("FLYWHEEL_ENV", raising=False)
-    monkeypatch.setattr(pipeline, "REFRESH", toy.stages)
-    return toy
-
-
 @pytest.mark.parametrize("argv, message", [
     (["--month", "2026-13"], "month '2026-13' is not YYYY-MM"),
     (["--month", "Oct 2026"], "is not YYYY-MM"),
-    (["--month", "2026-09"], "no addressable_ids snapshot for 2026-09"),
     (["--month", "2026-10", "--only", "a,nope"], "unknown stage 'nope' in --only"),
     (["--month", "2026-10", "--from", "nope"], "unknown stage 'nope' in --from"),
     (["--month", "2026-10", "--jobs", "0"], "--jobs must be at least 1"),
@@ -70,7 +59,7 @@ def test_demo_rows_generates_a_missing_snapshot_first(cli_toy, capsys, monkeypat
     assert main(["--month", "2026-11", "--demo-rows", "50", "--dry-run"]) == 0
     assert "--demo-rows would generate snapshot_dt=2026-11-30" in capsys.readouterr().out
     assert calls == []
-    assert main(["--month", "2026-11", "--demo-rows", "50"]) == 2  # the fake wrote nothing
+    assert main(["--month", "2026-11", "--demo-rows", "50"]) == 75  # the fake wrote nothing: not arrived
     assert calls == [((str(cli_toy.root / "data"), "2026-11-30", 50), {"monthly": True})]
     assert main(["--month", "2026-10", "--demo-rows", "50", "--dry-run"]) == 0
     assert len(calls) == 1  # the month has its snapshot: nothing generated

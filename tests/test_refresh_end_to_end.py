@@ -143,12 +143,12 @@ def test_once_the_data_is_fixed_the_same_command_refreshes_the_month(november_fa
 
 def test_bad_input_is_one_line_and_writes_nothing(lake):
     root, env = lake
-    for args, words in ((["--month", "2026-13"], "YYYY-MM"),
-                        (["--month", "2031-01"], "no addressable_ids snapshot"),
-                        (["--month", "2026-10", "--only", "nope"], "nope")):
+    for args, words, code in ((["--month", "2026-13"], "YYYY-MM", 2),
+                              (["--month", "2031-01"], "snapshot not arrived: no addressable_ids snapshot", 75),
+                              (["--month", "2026-10", "--only", "nope"], "nope", 2)):
         before = sorted(p for p in (root / "runs").rglob("*")) if (root / "runs").exists() else []
         result = refresh(env, *args)
-        assert result.returncode == 2
+        assert result.returncode == code
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0], result.stderr
         after = sorted(p for p in (root / "runs").rglob("*")) if (root / "runs").exists() else []

@@ -20,7 +20,7 @@ import time
 
 import pandas as pd
 
-from .. import rollback
+from .. import leftovers, rollback
 from ..backend import Backend
 from ..checks import check
 from ..errors import CatalogError, FlywheelError
@@ -198,7 +198,9 @@ class AwsBackend(Backend):
         in_use = self._in_use(main + publishing.catalog_entries(self.aws, self.staging))
         in_use |= rollback.kept_locations(self.settings.runs_dir)  # the previous good month
         roots = [self.settings.s3_root_addressable, self.settings.s3_root_infobase]
-        return retention.prune(self.aws, roots, self.settings.retention_months, in_use)
+        temp = leftovers.remove_s3(self.aws, roots)
+        leftovers.say(temp)
+        return retention.prune(self.aws, roots, self.settings.retention_months, in_use) + temp
 
     # -- dry run -----------------------------------------------------------------
     def plan_lines(self, pair: SnapshotPair, run_id: str) -> list[str]:

@@ -53,6 +53,10 @@ class AwsConflict(AwsError):
     """The thing to create already exists, or is in use."""
 
 
+class AwsPreconditionFailed(AwsConflict):
+    """A conditional write met another state (S3 412: the key exists, or its ETag moved on)."""
+
+
 class AwsInvalidRequest(AwsError):
     """AWS refused the request's content (our bug or bad input, not the weather)."""
 
@@ -78,7 +82,8 @@ _BY_CODE: dict[str, type[AwsError]] = {
              "InternalServiceException", "InternalServerException", "InternalError",
              "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException",
              "OperationTimeoutException", "RequestTimeout", "RequestTimeoutException",
-             "KMSThrottlingException", "Throttled"),
+             "KMSThrottlingException", "Throttled",
+             "ConditionalRequestConflict"),  # S3 409 on a conditional write: "you should retry" (botocore s3 model)
     **_codes(AwsPermissionError,
              "AccessDenied", "AccessDeniedException", "AuthorizationError",
              "UnauthorizedOperation", "Forbidden", "AllAccessDisabled"),
@@ -88,6 +93,8 @@ _BY_CODE: dict[str, type[AwsError]] = {
     **_codes(AwsConflict,
              "AlreadyExistsException", "BucketAlreadyOwnedByYou", "BucketAlreadyExists",
              "ResourceInUseException", "ConflictException", "ResourceAlreadyExistsException"),
+    # S3 PutObject/DeleteObject IfNoneMatch/IfMatch: 412 PreconditionFailed (botocore s3 model docs).
+    **_codes(AwsPreconditionFailed, "PreconditionFailed"),
     **_codes(AwsInvalidRequest,
              "ValidationException", "InvalidInputException", "InvalidParameter",
              "InvalidParameterException", "InvalidParameterValue", "InvalidRequestException",

@@ -13,6 +13,7 @@ import mimetypes
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import FlywheelError
@@ -26,6 +27,7 @@ _URL = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?")
 class S3Object:
     url: str
     size: int
+    modified: datetime | None = None  # LastModified, when listed
 
     @property
     def name(self) -> str:
@@ -55,7 +57,7 @@ def list_objects(aws, folder: str, recursive: bool = True) -> Iterator[S3Object]
         params["Delimiter"] = "/"
     for page in aws.pages("s3", "list_objects_v2", where={"path": folder}, **params):
         for item in page.get("Contents", []):
-            yield S3Object(f"s3://{bucket}/{item['Key']}", item["Size"])
+            yield S3Object(f"s3://{bucket}/{item['Key']}", item["Size"], item.get("LastModified"))
 
 
 def find(aws, folder: str, suffix: str = "", recursive: bool = True) -> list[S3Object]:
@@ -92,15 +94,22 @@ def write_json(aws, url: str, data: dict) -> None:
              ContentType="application/json")
 
 
-def read_json(aws, url: str) -> dict | None:
-    """The JSON object at `url`, or None when there is none."""
+def read_bytes(aws, url: str) -> bytes | None:
+    """The content of the object at `url`, or None when there is none."""
     bucket, key = split_url(url)
     try:
         response = aws.call("s3", "get_object", where={"path": url}, Bucket=bucket, Key=key)
     except AwsNotFound:
         return None
     with aws.boundary("s3", "GetObject", path=url):  # the body streams: reading can fail too
-        raw = response["Body"].read()
+        return response["Body"].read()
+
+
+def read_json(aws, url: str) -> dict | None:
+    """The JSON object at `url`, or None when there is none."""
+    raw = read_bytes(aws, url)
+    if raw is None:
+        return None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as err:

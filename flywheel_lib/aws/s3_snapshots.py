@@ -8,7 +8,7 @@ the dates, then the month's folders newest first until one holds Parquet.
 
 from __future__ import annotations
 
-from ..errors import SnapshotError
+from ..errors import SnapshotNotArrived
 from ..snapshots import (SNAPSHOT_DIR, RawFile, Snapshot, SnapshotPair, check_date, cross_check,
                          dates_in_month, parse_month)
 from .s3 import find, list_folders
@@ -35,7 +35,7 @@ def find_snapshot(aws, raw_root: str, dataset: str, month: str) -> Snapshot:
             check_date(snapshot_dt, raw_root)
             return Snapshot(dataset, snapshot_dt, location, tuple(RawFile(f.url, f.size) for f in files))
     shown = ", ".join(dates[-3:]) if dates else "none"
-    raise SnapshotError(
+    raise SnapshotNotArrived(
         f"no {dataset} snapshot with Parquet files for {month} (latest folders: {shown})",
         month=month,
         path=raw_root,

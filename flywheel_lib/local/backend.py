@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .. import gate, lake, rollback
+from .. import gate, lake, leftovers, rollback
 from ..backend import Backend
 from ..checks import EXPECTED_BUCKETS, CheckResult, buckets_detail, check
 from ..errors import CatalogError
@@ -169,7 +169,9 @@ class LocalBackend(Backend):
                     shutil.rmtree(path)
                     self.catalog.forget(entry_name, run_id)
                     removed.append(str(path))
-        return removed
+        temp = leftovers.remove_local(self.settings.output_root(ds) for ds in ("addressable_ids", "infobase_attributes"))
+        leftovers.say(temp)
+        return removed + temp
 
     def _table_folders(self):
         for dataset in ("addressable_ids", "infobase_attributes"):

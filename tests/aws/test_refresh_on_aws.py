@@ -12,8 +12,12 @@ gone) and, until it finally succeeds, every table must keep serving September.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -77,9 +81,18 @@ def world(moto_endpoint, tmp_path_factory):
         glue.wait()
 
 
-def refresh(world, *args) -> subprocess.CompletedProcess:
+def refresh(world, *args, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "run_refresh.py"), "--env", "dev", *args],
-                          env=world["env"], capture_output=True, text=True, timeout=600)
+                          env=env or world["env"], capture_output=True, text=True, timeout=600)
+
+
+def month_lock(world, month: str) -> dict | None:
+    """The month's S3 lock as stored, or None when nobody holds it."""
+    s3 = client(world["endpoint"], "s3")
+    try:
+        return json.loads(s3.get_object(Bucket=ANALYSIS_BUCKET, Key=f"runs/{month}/lock.json")["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
 
 
 def latest(world, month: str) -> tuple[Path, dict]:
@@ -149,6 +162,9 @@ def test_a_clean_month_runs_every_stage_on_aws_and_publishes(world, september):
     ends = [m for m in messages(world) if "refresh 2026-09" in m.get("Subject", "")]
     assert len(ends) == 1 and "SUCCEEDED" in ends[0]["Subject"] and str(run_dir) in ends[0]["Message"]
     assert manifest["invocations"][-1]["notification"]["sent"] is True
+    copy = f"s3://{ANALYSIS_BUCKET}/runs/2026-09/{run_dir.name}/"
+    assert f"run record: {copy}" in ends[0]["Message"] and manifest["mirror"]["failed"] == {}
+    assert manifest["lock"]["kind"] == "s3" and month_lock(world, "2026-09") is None  # released
 
 
 def test_a_clean_month_costs_few_calls(world, september):
@@ -185,12 +201,97 @@ def test_a_dry_run_lists_the_aws_work_and_changes_nothing(world, september):
     assert world["calls"].mutating() == []
 
 
-def test_a_month_that_cannot_start_is_still_notified(world, september):
+def test_a_month_whose_snapshot_has_not_arrived_exits_75_and_is_notified(world, september):
     result = refresh(world, "--month", "2026-12")
-    assert result.returncode == 2 and "no addressable_ids snapshot with Parquet files for 2026-12" in result.stderr
+    assert result.returncode == 75, result.stderr
+    assert "snapshot not arrived: no addressable_ids snapshot with Parquet files for 2026-12" in result.stderr
     ends = [m for m in messages(world) if "refresh 2026-12" in m.get("Subject", "")]
-    assert len(ends) == 1 and "FAILED at preflight" in ends[0]["Subject"]
+    assert len(ends) == 1 and "SNAPSHOT NOT ARRIVED at preflight" in ends[0]["Subject"]
     assert not (world["root"] / "runs" / "2026-12").exists()
+
+
+def test_the_record_is_in_s3_and_verify_s3_catches_an_edited_object(world, september):
+    run_dir, _ = latest(world, "2026-09")
+    copy = f"s3://{ANALYSIS_BUCKET}/runs/2026-09/{run_dir.name}"
+    listed = refresh(world, "--list", f"s3://{ANALYSIS_BUCKET}/runs")
+    assert listed.returncode == 0 and run_dir.name in listed.stdout and "succeeded" in listed.stdout
+    intact = refresh(world, "--verify", copy)
+    assert intact.returncode == 0 and intact.stdout.strip().endswith(f"{copy}: intact"), intact.stdout
+    s3 = client(world["endpoint"], "s3")
+    key = f"runs/2026-09/{run_dir.name}/addr_part/glue_job_runs.csv"
+    kept = s3.get_object(Bucket=ANALYSIS_BUCKET, Key=key)["Body"].read()
+    s3.put_object(Bucket=ANALYSIS_BUCKET, Key=key, Body=kept + b"edited,afterwards\n")
+    try:
+        edited = refresh(world, "--verify", copy)
+        assert edited.returncode == 1 and "changed: addr_part/glue_job_runs.csv" in edited.stdout
+    finally:
+        s3.put_object(Bucket=ANALYSIS_BUCKET, Key=key, Body=kept)
+    assert (s3.get_object(Bucket=ANALYSIS_BUCKET, Key="runs/index.html")["Body"].read()
+            == (world["root"] / "runs" / "index.html").read_bytes())  # the runs page, mirrored
+
+
+def interactive_er(world, tmp_path, publish: bool) -> subprocess.CompletedProcess:
+    """Notebook 06 as an analyst runs it in JupyterLab on dev: no run id, September."""
+    return subprocess.run([sys.executable, "-m", "papermill", str(REPO / "notebooks/refresh/06_er_table.ipynb"),
+                           str(tmp_path / f"er_{publish}.ipynb"), "-p", "env", "dev", "-p", "month", "2026-09",
+                           "-p", "publish", str(publish)],
+                          env=world["env"], capture_output=True, text=True, timeout=600)
+
+
+def test_an_interactive_notebook_on_dev_cannot_publish_during_a_run(world, september, tmp_path):
+    from flywheel_lib.aws.s3_lock import S3RunLock
+    from flywheel_lib.aws.session import AwsClients
+    from flywheel_lib.config import load_settings
+
+    before = partition_versions(world, "part_addressable_ids_er")
+    with pytest.MonkeyPatch.context() as patch:  # this process plays a driver run on another machine
+        for name in ("AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            patch.setenv(name, world["env"][name])
+        settings = load_settings("dev", environ={})
+        lock = S3RunLock(AwsClients(settings), f"s3://{ANALYSIS_BUCKET}/runs/2026-09/lock.json", "2026-09",
+                         "20261001T020000Z")
+        with lock:
+            during = interactive_er(world, tmp_path, publish=True)
+    assert during.returncode != 0 and "RunLocked" in during.stderr + during.stdout
+    assert "holds the lock: run 20261001T020000Z" in during.stderr + during.stdout
+    unasked = interactive_er(world, tmp_path, publish=False)
+    assert unasked.returncode != 0 and "Set publish = True" in unasked.stderr + unasked.stdout
+    assert partition_versions(world, "part_addressable_ids_er") == before  # nothing changed
+    asked = interactive_er(world, tmp_path, publish=True)
+    assert asked.returncode == 0, asked.stderr[-3000:]
+    s3 = client(world["endpoint"], "s3")
+    found = s3.list_objects_v2(Bucket=ANALYSIS_BUCKET, Prefix="runs/2026-09/interactive/")["Contents"]
+    record = json.loads(s3.get_object(Bucket=ANALYSIS_BUCKET, Key=found[0]["Key"])["Body"].read())
+    assert len(found) == 1 and record["notebook"] == "er_table" and record["outcome"] == "succeeded"
+    assert [(c["table"], c["after"]["run_id"]) for c in record["changed"]] == [("part_addressable_ids_er", "interactive")]
+    assert month_lock(world, "2026-09") is None
+
+
+def test_two_drivers_on_one_month_the_second_exits_3_and_ctrl_c_releases_the_lock(world, september):
+    first = subprocess.Popen([sys.executable, str(REPO / "run_refresh.py"), "--env", "dev", "--month", "2026-10"],
+                             env=world["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((world["root"] / "runs" / "2026-10").glob("2*/manifest.json")):  # it has started
+            assert first.poll() is None and time.monotonic() < deadline, "the first run never started"
+            time.sleep(0.2)
+        holder = month_lock(world, "2026-10")
+        other_host = {**world["env"], "FLYWHEEL_RUNS_DIR": str(world["root"] / "runs-other-host")}
+        second = refresh(world, "--month", "2026-10", env=other_host)
+        assert second.returncode == 3, second.stderr[-2000:]
+        assert f"another run of 2026-10 holds the lock: run {holder['run_id']} by {holder['user']}@" in second.stderr
+        assert f"since {holder['started_at']}" in second.stderr
+        os.kill(first.pid, signal.SIGINT)
+        _, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        world["glue"].wait()  # the fake Glue runs it started finish their writing before the next test
+    assert first.returncode == 130, err[-3000:]
+    assert month_lock(world, "2026-10") is None
+    run_dir, manifest = latest(world, "2026-10")
+    assert run_dir.name == holder["run_id"] and manifest["status"] == "interrupted"
 
 
 def test_a_failed_glue_run_leaves_september_serving_and_says_why(world, september):
@@ -198,6 +299,7 @@ def test_a_failed_glue_run_leaves_september_serving_and_says_why(world, septembe
     result = refresh(world, "--month", "2026-10")
     assert result.returncode == 1
     _, manifest = latest(world, "2026-10")
+    assert month_lock(world, "2026-10") is None  # released after a failure too
     error = manifest["stages"]["infobase_part"]["error"]["evalue"]
     assert "ended FAILED: AnalysisException: column ibe9999 not found" in error
     assert "run jr_" in error and "logs: https://us-east-1.console.aws.amazon.com/cloudwatch/" in error
@@ -243,12 +345,22 @@ def test_a_count_mismatch_fails_validation_and_publishes_nothing(world, septembe
 
 
 def test_msck_failing_falls_back_and_sns_gone_does_not_hide_success(world, september):
+    an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(timespec="seconds")
+    stale = {"run_id": "20261101T020000Z", "host": "gone-host", "user": "ops", "pid": 99,
+             "started_at": an_hour_ago, "heartbeat_at": an_hour_ago}  # a machine that died mid-run
+    client(world["endpoint"], "s3").put_object(Bucket=ANALYSIS_BUCKET, Key="runs/2026-10/lock.json",
+                                               Body=json.dumps(stale).encode())
+    refused = refresh(world, "--month", "2026-10")
+    assert refused.returncode == 3 and "run 20261101T020000Z by ops@gone-host (pid 99)" in refused.stderr
+    assert "STALE" in refused.stderr and "--break-lock" in refused.stderr
     world["athena"].fail_msck = True
     sns = client(world["endpoint"], "sns")
     sns.delete_topic(TopicArn=f"arn:aws:sns:us-east-1:{ACCOUNT}:omc-flywheel-dev-db-refresh-notifications")
-    result = refresh(world, "--month", "2026-10")
+    result = refresh(world, "--month", "2026-10", "--break-lock")
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir, manifest = latest(world, "2026-10")
+    assert manifest["lock"]["broke"]["host"] == "gone-host" and "broke the stale lock" in result.stderr
+    assert month_lock(world, "2026-10") is None
     assert manifest["status"] == "succeeded"
     repair = (run_dir / "glue_ready" / "repair.csv").read_text()
     assert "batch_create_partition (MSCK REPAIR TABLE FAILED" in repair
