@@ -7,7 +7,9 @@ Parses arguments, loads settings, calls `runner.run_refresh`, and turns a
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from . import history, ledger, record_mirror, records, review, rollback, runner
 from .backend import get_backend
@@ -137,9 +139,18 @@ def _aws(env: str | None):
     return AwsClients(load_settings(env))
 
 
+def take_ctrl_c() -> None:
+    """Ctrl-C (and systemd's KillSignal=SIGINT) stop a run however it was started: a shell starts a
+    background job with SIGINT ignored, and an ignored or blocked signal passes to child processes."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def main(argv: list[str] | None = None, today=None) -> int:
     """`today` (a date) stands in for today in UTC, for `--month previous` in tests."""
     args = build_parser().parse_args(argv)
+    take_ctrl_c()
     try:
         if args.verify:
             return _verify(args.verify, args.env)

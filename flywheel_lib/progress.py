@@ -194,8 +194,8 @@ class AthenaProgress:
             entry["state"] = state
             if ended:
                 entry["ended"] = now
-            view = self._view(now)
-        self.block.update(view, final=ended)  # every statement's end is shown
+            # Shown under the same lock: a thread's older view must never replace a newer one.
+            self.block.update(self._view(now), final=ended)  # every statement's end is shown
 
     def _view(self, now: float) -> View:
         entries = list(self.statements.values())

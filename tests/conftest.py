@@ -14,6 +14,7 @@ import pytest
 import aws_call_log
 
 from flywheel_lib import pipeline, runner
+from flywheel_lib.cli import take_ctrl_c
 from flywheel_lib.config import load_settings
 from flywheel_lib.pipeline import Stage
 from flywheel_lib.synthetic import snapshot_dir, write_snapshot
@@ -26,6 +27,13 @@ MONTH = "2026-10"
 def pytest_configure(config):
     aws_call_log.install()  # every AWS action our code calls, for tests/test_iam.py
     config.addinivalue_line("markers", "iam_both_ways: runs after every other test (tests/test_iam.py)")
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_works():
+    """Every test starts with Python's own Ctrl-C: code run earlier in the same worker (kernel
+    launchers, Spark) may leave SIGINT ignored or blocked, which the drivers a test starts inherit."""
+    take_ctrl_c()
 
 
 def pytest_sessionfinish(session):

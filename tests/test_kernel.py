@@ -11,7 +11,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from flywheel_lib.kernel import KERNEL_NAME, KERNELSPEC
 from flywheel_lib.pipeline import Stage
-from flywheel_lib.scheduler import _Kernels, _run_stage
+from flywheel_lib.kernels import Kernels
+from flywheel_lib.scheduler import _run_stage, _Slot
 
 
 def test_make_setup_registers_the_kernel_inside_this_environment():
@@ -44,7 +45,10 @@ def test_the_driver_runs_this_interpreter_even_when_another_spec_of_the_name_win
     run_dir.mkdir()
     stage = Stage("which", "which.ipynb", (), "")
     monkeypatch.setattr(Stage, "notebook_path", property(lambda self: notebook))
-    result = _run_stage(stage, run_dir, {}, _Kernels())
+    slot = _Slot()
+    slot.go()  # its turn at once: the scheduler's warm kernel, then the notebook
+    _run_stage(stage, run_dir, {}, Kernels(), slot)
+    result = slot.result.result()
     assert result["status"] == "succeeded", result["error"]
     assert (notebook.parent / "python.txt").read_text() == sys.executable
     executed = nbformat.read(run_dir / "which.ipynb", as_version=4)

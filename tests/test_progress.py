@@ -15,7 +15,7 @@ from flywheel_lib.kernel import KERNEL_NAME
 from flywheel_lib.local.split import split_snapshot
 from flywheel_lib.mapping import load_mapping
 from flywheel_lib.progress import AthenaProgress, Block, GlueProgress, SplitProgress, View
-from flywheel_lib.scheduler import _Kernels
+from flywheel_lib.kernels import Kernels
 from flywheel_lib.snapshots import find_snapshot
 from flywheel_lib.synthetic import write_snapshot
 
@@ -202,7 +202,7 @@ def test_an_executed_notebook_keeps_each_block_once_in_its_final_state(tmp_path)
     nbformat.write(nb, tmp_path / "probe.ipynb")
     papermill.execute_notebook(str(tmp_path / "probe.ipynb"), str(tmp_path / "done.ipynb"),
                                kernel_name=KERNEL_NAME, progress_bar=False,
-                               kernel_manager_class=_Kernels().manager_class())
+                               kernel_manager_class=Kernels().manager_class())
     cells = nbformat.read(tmp_path / "done.ipynb", as_version=4).cells
     athena, split = ([o for o in c["outputs"] if o["output_type"] == "display_data"] for c in cells)
     assert len(athena) == 1 and len(split) == 1

@@ -94,7 +94,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(RUNNER, "Catalog", ("glue:CreateDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable",
                               "glue:UpdateTable", "glue:DeleteTable", "glue:GetPartitions",
                               "glue:BatchCreatePartition", "glue:BatchUpdatePartition",
-                              "glue:BatchDeletePartition"),
+                              "glue:BatchDeletePartition", "glue:GetTableVersions"),
           _CATALOG, "register, repair, validate, publish and roll back the part_* tables"),
     Grant(RUNNER, "CatalogForAthena", ("glue:GetDatabase", "glue:CreatePartition"), _CATALOG,
           "Athena reads the table and MSCK REPAIR TABLE adds partitions, as the caller",
@@ -149,7 +149,7 @@ GRANTS: tuple[Grant, ...] = (
                                   "cleanrooms:DeleteConfiguredTableAssociationAnalysisRule",
                                   "cleanrooms:DeleteConfiguredTableAssociation",
                                   "cleanrooms:CreateIdNamespaceAssociation",
-                                  "cleanrooms:DeletePrivacyBudgetTemplate"),
+                                  "cleanrooms:GetPrivacyBudgetTemplate", "cleanrooms:DeletePrivacyBudgetTemplate"),
           _MEMBERSHIP, "associations, their rules, the ID namespace association, budget templates"),
     Grant(RUNNER, "Collaborations", ("cleanrooms:ListMembers", "cleanrooms:CreateMembership"),
           (_CLEANROOMS + ":collaboration/*", _CLEANROOMS + ":membership/*"),
@@ -167,6 +167,19 @@ GRANTS: tuple[Grant, ...] = (
           ("arn:{partition}:entityresolution:{region}:{account}:idnamespace/*",), "the ID namespace report"),
     Grant(RUNNER, "IdentityMapping", ("entityresolution:GetSchemaMapping",),
           ("arn:{partition}:entityresolution:{region}:{account}:schemamapping/*",), "its schema mapping"),
+    # --- runner: the grant_lake_formation operation and the cr_rpt stage's Lake Formation check -----
+    Grant(RUNNER, "LakeFormation", ("lakeformation:GetDataLakeSettings", "lakeformation:ListPermissions",
+                                    "lakeformation:ListResources", "lakeformation:GrantPermissions",
+                                    "lakeformation:RegisterResource"),
+          ("*",), "who can read each table; register the output roots, grant what is missing "
+          "(Lake Formation's actions take no resource)"),
+    # RegisterResource (API reference): "When you register the first Amazon S3 path, the service-linked
+    # role and a new inline policy are created on your behalf."
+    Grant(RUNNER, "LakeFormationDataAccessRole", ("iam:CreateServiceLinkedRole", "iam:PutRolePolicy"),
+          ("arn:{partition}:iam::{account}:role/aws-service-role/lakeformation.amazonaws.com/"
+           "AWSServiceRoleForLakeFormationDataAccess",),
+          "the first registered location creates Lake Formation's data access role",
+          implied_by="lakeformation:RegisterResource"),
     # --- the Glue split job's role: glue_jobs/split_job.py ------------------------------------
     Grant(GLUE_JOB, "JobReadsRaw", ("s3:GetObject",),
           ("arn:{partition}:s3:::{data_bucket}/opus/*",

@@ -22,6 +22,8 @@ from moto.glue.responses import GlueResponse
 
 from flywheel_lib.aws.errors import aws_errors
 
+import aws_call_log
+
 _JOB_NAME = re.compile(r"[\u0020-\uD7FF\uE000-\uFFFD\t]{1,255}")
 # StartJobRun's error shapes and their documentation strings (glue model)
 _START_REFUSALS = {"ConcurrentRunsExceededException": "Too many jobs are being run concurrently",
@@ -106,6 +108,7 @@ class FakeAws:
 
     def call(self, service, method, /, where=None, **params):
         assert service == "glue"
+        aws_call_log.record(service, "".join(w.capitalize() for w in method.split("_")))
         with aws_errors(service, method, **(where or {})):
             return getattr(self.glue, method)(**params)
 

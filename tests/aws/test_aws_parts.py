@@ -138,6 +138,31 @@ def test_publishing_switches_every_table_and_every_partition(aws, september):
         assert all("2026-10-31__oct" in url for url in locations)
 
 
+def test_a_switch_to_fewer_partitions_deletes_the_ones_left_over(aws, september):
+    db, old = september
+    publishing.switch_table(aws, db, old[0], {b: url for b, url in folders(old[0]).items() if b < 200})
+    assert sorted(glue_catalog.get_partitions(aws, db, old[0].name)) == list(range(200))
+
+
+def test_ctrl_c_while_a_query_runs_stops_it(aws, settings):
+    """A statement left running (an UNLOAD, say) would go on writing after we are gone."""
+    from botocore.stub import Stubber
+
+    from flywheel_lib.aws.athena import Athena
+
+    def interrupted(_seconds):
+        raise KeyboardInterrupt
+
+    athena = Athena(aws, settings, sleep=interrupted)
+    with Stubber(aws.client("athena")) as stub:
+        stub.add_response("get_query_execution", {"QueryExecution": {
+            "QueryExecutionId": "q-1", "Status": {"State": "RUNNING"}}}, {"QueryExecutionId": "q-1"})
+        stub.add_response("stop_query_execution", {}, {"QueryExecutionId": "q-1"})
+        with pytest.raises(KeyboardInterrupt):
+            athena.wait("q-1", "part_ibe_01")
+        stub.assert_no_pending_responses()
+
+
 def test_a_failed_switch_puts_back_every_table_already_switched(aws, september, monkeypatch):
     db, _ = september
     before = serving(aws, db)

@@ -111,6 +111,19 @@ def test_new_providers_update_the_rule_only(ctx, fake):
     assert [c for c in fake.mutating()] == ["UpdateConfiguredTableAnalysisRule"]
 
 
+def test_new_result_receivers_update_each_association_rule_only(ctx, fake):
+    ctx.tables = [entry("part_ibe_01")]
+    apply(ctx, ops.configure_tables(ctx, PROVIDERS))
+    apply(ctx, ops.associate_tables(ctx, MEMBERSHIP, RECEIVERS))
+    fake.calls.clear()
+    changes = ops.update_result_receivers(ctx, MEMBERSHIP, ["999988887777"])
+    assert actions(changes) == [("update", "acx_part_ibe_01")]
+    apply(ctx, changes)
+    assert fake.mutating() == ["UpdateConfiguredTableAssociationAnalysisRule"]
+    assert actions(ops.update_result_receivers(ctx, MEMBERSHIP, ["999988887777"])) == [
+        ("unchanged", "acx_part_ibe_01")]
+
+
 def test_associations_skip_the_excluded_tables_sort_and_stop_at_the_cap(ctx, fake):
     ctx.tables = [entry(f"part_t{i:02d}") for i in range(30)] + [entry("part_n_a"), entry("part_n_a_a")]
     apply(ctx, ops.configure_tables(ctx, PROVIDERS))

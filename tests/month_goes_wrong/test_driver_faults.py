@@ -35,7 +35,14 @@ def when_running(toy, stage: str, act, timeout: float = 120) -> threading.Thread
 
 
 def kernels_of(pid: int) -> list[psutil.Process]:
-    return [p for p in psutil.Process(pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # a child already gone (or a zombie not yet reaped): not a kernel to kill
+            pass
+    return found
 
 
 def assert_resumes_and_finishes(toy, run_dir):
