@@ -93,6 +93,20 @@ def cost_line(cost: dict | None) -> str:
     return f"estimated AWS cost: ${cost['total_usd']:.2f} at list prices{was}"
 
 
+def page_table(cost: dict | None) -> dict | None:
+    """The run page's cost section: the sentence, then one row a stage."""
+    if not cost or "error" in cost:
+        return {"line": cost_line(cost), "columns": [], "rows": []} if cost else None
+    if cost["backend"] == "local":
+        rows = [[name, f"{s['cpu_s']:.1f}", f"{s['peak_memory_mb']:,.0f}"] for name, s in cost["stages"].items()]
+        return {"line": cost_line(cost), "columns": ["stage", "CPU seconds", "peak memory (MB)"], "rows": rows}
+    rows = [[name, f"{s['dpu_hours']:.2f}", f"{s['athena_bytes_scanned'] / 1e9:.2f}",
+             ", ".join(f"{k} {v:,}" for k, v in s["aws_calls_by_service"].items()), f"${s['total_usd']:.2f}"]
+            for name, s in cost["stages"].items()]
+    return {"line": cost_line(cost), "rows": rows,
+            "columns": ["stage", "Glue DPU-hours", "Athena GB scanned", "AWS calls", "estimate"]}
+
+
 def _previous(settings, month: str, key: str) -> dict | None:
     """The figure of the last successful run of the month before, if it recorded one."""
     year, number = map(int, month.split("-"))

@@ -14,7 +14,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import lineage, month_changes, pages, plan_text
+from . import cost, lineage, month_changes, pages, plan_text
 from .timeline import by_invocation, timeline_bars, timeline_layout, took, when
 
 PAGE = "index.html"
@@ -22,7 +22,7 @@ MONITOR_REPORT = "data_monitor_rpt/data_monitor_report.json"
 # Manifest sections the page shows in their own place; any other is shown as recorded.
 SHOWN = {"run_id", "month", "env", "status", "started_at", "ended_at", "duration_s", "parameters",
          "snapshots", "invocations", "stages", "files", "code", "packages", "user", "host",
-         "operation", "serving"}
+         "operation", "serving", "cost"}
 FOLDED = {"settings"}  # shown closed: long, and the same every month
 
 
@@ -178,6 +178,7 @@ def run_context(manifest: dict, run_dir: Path, now: datetime) -> dict:
         "stages": [_stage(n, e, run_dir) for n, e in (manifest.get("stages") or {}).items()],
         "changes": None if op else month_changes.for_run(run_dir, month),
         "monitor": monitor, "monitor_path": MONITOR_REPORT, "other": _other_sections(manifest),
+        "cost": cost.page_table(manifest.get("cost")),
         "checksums": _checksums(manifest),
     }
 

@@ -80,3 +80,16 @@ def test_locally_the_record_gives_cpu_seconds_and_peak_memory(tmp_path):
     assert local == {"backend": "local", "stages": {"glue_ready": {"cpu_s": 3.5, "peak_memory_mb": 200.0}},
                      "cpu_s": 3.5, "peak_memory_mb": 200.0, "previous_month": None}
     assert cost.cost_line(local).startswith("compute: 4 CPU seconds, peak memory 200 MB")
+
+
+def test_the_run_page_shows_the_cost_beside_the_month_before(tmp_path):
+    from flywheel_lib import review
+
+    settings = load_settings("dev", environ={"FLYWHEEL_RUNS_DIR": str(tmp_path)})
+    _write(tmp_path, _manifest("2026-09", cost={"total_usd": 41.5}))
+    manifest = _manifest("2026-10")
+    manifest["cost"] = cost.run_cost(manifest, settings, environ={})
+    page = review.run_page(manifest, tmp_path)
+    assert "<h2>Cost</h2>" in page
+    assert "estimated AWS cost: $52.75 at list prices (month before: $41.50)" in page
+    assert "<td>glue_ready</td>" in page and "$52.75</td>" in page

@@ -27,6 +27,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +164,7 @@ class _RunProgress:
         self.state = "RUNNING"
         self.message: str | None = None
         self.polls = 0
+        self.seconds = 0.0  # how long the split took here
 
     def current(self) -> str:
         return self.state if self.done.is_set() else "RUNNING"
@@ -229,6 +231,12 @@ class FakeGlueJobs:
                 result["JobRunState"] = "RUNNING"  # the first poll always: callers' wait loops get exercised
             elif progress and result["JobRunState"] != "RUNNING" and progress.message:
                 result["ErrorMessage"] = progress.message  # moto never reports one
+            if progress and result["JobRunState"] != "RUNNING":
+                # moto says ExecutionTime 123 for every run; the fake's run took what the split took here.
+                # DPUSeconds: "set for FLEX or Auto Scaling runs" (botocore glue JobRun.DPUSeconds): the
+                # fake reports it as one G.1X worker (1 DPU, the same documentation) for that time.
+                result["ExecutionTime"] = max(1, round(progress.seconds))
+                result["DPUSeconds"] = round(progress.seconds * 1.0, 3)
             return result
 
         monkeypatch.setattr(GlueBackend, "start_job_run", start_job_run)
@@ -249,7 +257,7 @@ class FakeGlueJobs:
         return _Outcome()
 
     def _run(self, run, outcome: _Outcome) -> None:
-        progress = run.fake_progress
+        progress, started = run.fake_progress, time.monotonic()
         try:
             if outcome.state == "SUCCEEDED":
                 split_job(run.arguments or {})
@@ -259,6 +267,7 @@ class FakeGlueJobs:
         except Exception as err:  # noqa: BLE001 - whatever breaks, the run fails with it, like Glue
             progress.state, progress.message = "FAILED", f"{type(err).__name__}: {err}"
         finally:
+            progress.seconds = time.monotonic() - started
             progress.done.set()
 
 
@@ -358,6 +367,10 @@ class FakeAthena:
         def get_query_execution(response):  # moto's answer has no StateChangeReason
             body = json.loads(original_describe(response))
             execution = response.athena_backend.executions[body["QueryExecution"]["QueryExecutionId"]]
+            # DataScannedInBytes: "the number of bytes in the data that was queried" (botocore athena
+            # QueryExecutionStatistics); the fake counts every file it read, all columns (an upper bound).
+            body["QueryExecution"].setdefault("Statistics", {})["DataScannedInBytes"] = \
+                getattr(execution, "fake_scanned", 0)
             reason = getattr(execution, "fake_reason", None)
             if reason:
                 body["QueryExecution"]["Status"]["StateChangeReason"] = reason
@@ -385,10 +398,11 @@ class FakeAthena:
                 _repair(glue, match.group(1).lower(), match.group(2).lower(), backend.account_id)
                 results = QueryResults([], [])
             elif match := _UNLOAD.fullmatch(query):
-                _unload(glue, match.group(1), match.group(2), match.group(3), exec_id, backend.account_id)
+                execution.fake_scanned = _unload(glue, match.group(1), match.group(2), match.group(3), exec_id,
+                                                 backend.account_id)
                 results = QueryResults([], [])
             elif _SELECT.match(query):
-                results = _select(glue, query, backend.account_id)
+                results, execution.fake_scanned = _select(glue, query, backend.account_id)
             else:
                 raise QueryFailed(f"FakeAthena does not run this statement: {query.strip()[:80]}")
         except (QueryFailed, duckdb.Error) as err:
@@ -440,7 +454,7 @@ def _repair(glue, database: str, table: str, account: str) -> None:
             found.create_partition({"Values": list(value), "StorageDescriptor": descriptor})
 
 
-def _unload(glue, select: str, target: str, options: str, exec_id: str, account: str) -> None:
+def _unload(glue, select: str, target: str, options: str, exec_id: str, account: str) -> int:
     if not re.search(r"format\s*=\s*'PARQUET'", options, re.I):
         raise QueryFailed(f"FakeAthena UNLOAD writes PARQUET only, got WITH ({options})")
     if re.search(r"partitioned_by", options, re.I):
@@ -448,14 +462,17 @@ def _unload(glue, select: str, target: str, options: str, exec_id: str, account:
     bucket, prefix = split_url(target.rstrip("/") + "/")
     if _keys(bucket, prefix, account):
         raise QueryFailed(f"HIVE_PATH_ALREADY_EXISTS: Target directory for table already exists: {target}")
-    with _duckdb_over(glue, select, account) as con, tempfile.TemporaryDirectory() as tmp:
+    over = _duckdb_over(glue, select, account)
+    with over as con, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "unload.parquet"
         con.execute(f"COPY ({select}) TO '{out}' (FORMAT parquet)")
         _write(bucket, f"{prefix}{exec_id}_00000", out.read_bytes())  # Athena's files have no extension
+    return over.bytes_read
 
 
-def _select(glue, query: str, account: str) -> QueryResults:
-    with _duckdb_over(glue, query, account) as con:
+def _select(glue, query: str, account: str) -> tuple[QueryResults, int]:
+    over = _duckdb_over(glue, query, account)
+    with over as con:
         relation = con.sql(query)
         names, types = relation.columns, [_athena_type(t) for t in relation.types]
         rows = relation.fetchall()
@@ -464,7 +481,7 @@ def _select(glue, query: str, account: str) -> QueryResults:
     columns = [{"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": n, "Label": n, "Type": t,
                 "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": t == "varchar"}
                for n, t in zip(names, types)]
-    return QueryResults([header] + data, columns)
+    return QueryResults([header] + data, columns), over.bytes_read
 
 
 def _athena_type(duck_type) -> str:
@@ -482,6 +499,7 @@ class _duckdb_over:
 
     def __init__(self, glue, sql: str, account: str):
         self.glue, self.sql, self.account = glue, sql, account
+        self.bytes_read = 0  # every file copied for the query: what the fake reports as scanned
 
     def __enter__(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="fake-athena-")
@@ -523,6 +541,7 @@ class _duckdb_over:
                     path = root / subfolder / f"f{len(files)}.parquet"
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(_read(bucket, key, self.account))
+                    self.bytes_read += path.stat().st_size
                     files.append(path)
         if not files:
             nulls = ", ".join(f'CAST(NULL AS {_duck_type(t)}) AS "{n}"' for n, t in columns + keys)

@@ -167,6 +167,22 @@ def test_a_clean_month_runs_every_stage_on_aws_and_publishes(world, september):
     assert manifest["lock"]["kind"] == "s3" and month_lock(world, "2026-09") is None  # released
 
 
+def test_a_month_on_aws_records_what_it_cost(world, september):
+    """DPU-seconds from the fake Glue runs, bytes scanned from the fake Athena, calls by service."""
+    run_dir, manifest = latest(world, "2026-09")
+    cost = manifest["cost"]
+    assert cost["backend"] == "aws" and cost["total_usd"] > 0
+    split = manifest["stages"]["infobase_part"]["usage"]
+    assert split["glue_runs"] and split["glue_runs"][0]["measured_by"] == "DPUSeconds"
+    ready = cost["stages"]["glue_ready"]
+    assert ready["athena_bytes_scanned"] > 0 and ready["aws_calls_by_service"]["athena"] > 0
+    assert cost["stages"]["infobase_part"]["dpu_hours"] > 0
+    page = (run_dir / "index.html").read_text()
+    assert "<h2>Cost</h2>" in page and "estimated AWS cost: $" in page
+    end = next(m for m in messages(world) if "refresh 2026-09" in m.get("Subject", ""))
+    assert "Cost: estimated AWS cost: $" in end["Message"]
+
+
 def test_a_clean_month_costs_few_calls(world, september):
     calls = world["calls"]  # September's run is the first thing the module does
     print(sorted(set(calls.calls)), {k: calls.count(*k) for k in set(calls.calls)})
