@@ -74,7 +74,7 @@ def run_cost(manifest: dict, settings, environ=None) -> dict:
     prices = load_prices(environ)
     per_stage = {n: stage_cost(u, prices) for n, u in stages.items()}
     return {"backend": "aws", "prices": prices, "stages": per_stage,
-            "total_usd": round(sum(s["total_usd"] for s in per_stage.values()), 2),
+            "total_usd": round(sum(s["total_usd"] for s in per_stage.values()), 4),
             "previous_month": _previous(settings, manifest["month"], "total_usd")}
 
 

@@ -312,7 +312,9 @@ def test_two_drivers_on_one_month_the_second_exits_3_and_ctrl_c_releases_the_loc
 
 def test_a_failed_glue_run_leaves_september_serving_and_says_why(world, september):
     world["glue"].set_outcome("infobase-part", "FAILED", message="AnalysisException: column ibe9999 not found")
-    result = refresh(world, "--month", "2026-10")
+    # A new run: the interrupted one before it may have finished its splits (moto cannot stop a job
+    # run, so the fake's keeps writing), and resuming it would rightly reuse them.
+    result = refresh(world, "--month", "2026-10", "--new-run")
     assert result.returncode == 1
     _, manifest = latest(world, "2026-10")
     assert month_lock(world, "2026-10") is None  # released after a failure too
