@@ -31,7 +31,7 @@ OPS = {
     "associate_id_namespace": ("cleanrooms", "the Entity Resolution ID namespace associated with the membership"),
     "accept_invitations": ("cleanrooms", "memberships of the collaborations we are invited to"),
     "ml_configuration": ("cleanrooms", "the membership's Clean Rooms ML output configuration"),
-    "remove_associations": ("cleanrooms", "privacy budget templates, association rules and associations removed"),
+    "remove_associations": ("cleanrooms", "associations removed, with their rules and (if asked) their access budgets"),
     "deploy_glue_jobs": ("glue", "the split job script and modules on S3, the two Glue job definitions"),
     "grant_lake_formation": ("lakeformation", "data locations registered; Lake Formation grants to the runner "
                              "and the Clean Rooms role"),

@@ -35,7 +35,7 @@ ACCOUNT = "123456789012"
 ROWS = 120
 SECRET = "SENTINEL-secret-access-key-9f2c"
 # Three infobase tables keep the module quick (the local tests run all 27): one plain, one
-# without a key row in the mapping, one over the Clean Rooms column limit.
+# without a key row in the mapping, one at the Clean Rooms column limit (exactly 100 allowed columns).
 INFOBASE = ("IBE_01", "IBE_04_B", "MIACS_02_A")
 TABLES = 1 + len(INFOBASE)
 
