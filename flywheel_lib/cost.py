@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import records
 from .errors import FlywheelError
+from .months import month_before
 
 PRICES = Path(__file__).parent / "conf" / "prices.toml"
 MB, TB = 1024 ** 2, 1024 ** 4
@@ -109,8 +110,7 @@ def page_table(cost: dict | None) -> dict | None:
 
 def _previous(settings, month: str, key: str) -> dict | None:
     """The figure of the last successful run of the month before, if it recorded one."""
-    year, number = map(int, month.split("-"))
-    before = f"{year - (number == 1)}-{12 if number == 1 else number - 1:02d}"
+    before = month_before(month)
     month_dir = Path(settings.runs_dir) / before
     for run_dir in reversed(records.month_runs(month_dir)):
         try:

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import records
+from .months import month_before
 from .monitor import REPORT_COLUMNS, MonitorReport, TableProfile
 
 REPORT_JSON = "data_monitor_report.json"
@@ -47,9 +48,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def previous_month(month: str) -> str:
-    year, number = map(int, month.split("-"))
-    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+previous_month = month_before  # the month whose profiles this one is compared with
 
 
 def previous_profiles(runs_dir: str | Path, month: str) -> tuple[dict | None, str | None]:

@@ -20,10 +20,15 @@ def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
 
+def month_before(month: str) -> str:
+    """'YYYY-MM' of the month before 'YYYY-MM' (January: December of the year before)."""
+    year, number = map(int, month.split("-"))
+    return f"{year - 1:04d}-12" if number == 1 else f"{year:04d}-{number - 1:02d}"
+
+
 def previous_month(today: date) -> str:
     """'YYYY-MM' of the calendar month before `today`."""
-    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
-    return f"{year:04d}-{month:02d}"
+    return month_before(f"{today.year:04d}-{today.month:02d}")
 
 
 def resolve_month(text: str, today: date | None = None) -> tuple[str, str | None]:

@@ -17,6 +17,8 @@ from flywheel_lib import changes as cr_plan
 from flywheel_lib.aws.errors import AwsConflict, AwsError, AwsInvalidRequest, AwsTransientError
 from flywheel_lib.cleanrooms import state
 
+from .raw_body import RawBody
+
 
 def test_configured_tables_and_invitations_read_back_through_moto(aws, settings):
     api = cr_plan.PacedApi(aws, sleep=lambda _: None)
@@ -45,16 +47,8 @@ def _answer(status: int, code: str, **fields):
     def hook(request, **_):
         attempts.append(request.url)
         body = json.dumps({"message": f"{code} here", **fields}).encode()
-        return AWSResponse(request.url, status, {"x-amzn-ErrorType": code, "x-amzn-RequestId": "r-9"}, _Raw(body))
+        return AWSResponse(request.url, status, {"x-amzn-ErrorType": code, "x-amzn-RequestId": "r-9"}, RawBody(body))
     return hook, attempts
-
-
-class _Raw:
-    def __init__(self, body: bytes):
-        self.body = body
-
-    def stream(self, **_):
-        yield self.body
 
 
 def test_botocore_never_resends_a_mutating_clean_rooms_call_but_retries_reads(aws, monkeypatch):

@@ -14,6 +14,7 @@ from flywheel_lib.aws.session import AwsClients
 from flywheel_lib.config import load_settings
 
 from .conftest import ACCOUNT, write_profile
+from .raw_body import RawBody
 
 
 def test_dev_clients_use_the_flywheel_dev_profile(aws):
@@ -88,18 +89,10 @@ def _throttle_first(count: int):
         if len(attempts) <= count:
             body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
                     b"<Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>")
-            return AWSResponse(request.url, 400, {}, _Raw(body))
+            return AWSResponse(request.url, 400, {}, RawBody(body))
         return None
 
     return hook, attempts
-
-
-class _Raw:
-    def __init__(self, body: bytes):
-        self.body = body
-
-    def stream(self, **_):
-        yield self.body
 
 
 def test_throttling_is_retried_by_botocore(aws, monkeypatch):

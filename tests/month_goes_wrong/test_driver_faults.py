@@ -135,15 +135,6 @@ def test_a_read_only_runs_folder_is_one_clear_line_and_the_last_record_stays_int
     assert records.month_runs(toy.month_dir) == [previous] and records.verify(previous) == []
 
 
-@pytest.fixture
-def cli_toy(toy, monkeypatch):
-    monkeypatch.setenv("FLYWHEEL_DATA_ROOT", str(toy.root / "data"))
-    monkeypatch.setenv("FLYWHEEL_RUNS_DIR", toy.settings.runs_dir)
-    monkeypatch.delenv("FLYWHEEL_ENV", raising=False)
-    monkeypatch.setattr(pipeline, "REFRESH", toy.stages)
-    return toy
-
-
 def test_a_snapshot_redelivered_under_a_new_date_during_a_resume(cli_toy, capsys):
     toy = cli_toy
     toy.control(fail=["c"])
