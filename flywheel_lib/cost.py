@@ -12,8 +12,8 @@ import os
 import tomllib
 from pathlib import Path
 
-from . import records
 from .errors import FlywheelError
+from .good_runs import of_month
 from .months import month_before
 
 PRICES = Path(__file__).parent / "conf" / "prices.toml"
@@ -109,16 +109,11 @@ def page_table(cost: dict | None) -> dict | None:
 
 
 def _previous(settings, month: str, key: str) -> dict | None:
-    """The figure of the last successful run of the month before, if it recorded one."""
+    """The figure of the last good run of the month before (good_runs.py), if it recorded one."""
     before = month_before(month)
-    month_dir = Path(settings.runs_dir) / before
-    for run_dir in reversed(records.month_runs(month_dir)):
-        try:
-            manifest = records.read_manifest(run_dir)
-        except FlywheelError:
-            continue
+    for _, manifest in of_month(settings.runs_dir, before):
         value = (manifest.get("cost") or {}).get(key)
-        if manifest.get("status") == "succeeded" and value is not None:
+        if value is not None:
             return {"month": before, "run_id": manifest["run_id"], "value": value}
     return None
 

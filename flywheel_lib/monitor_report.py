@@ -16,7 +16,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import records
+from .good_runs import of_month
 from .months import month_before
 from .monitor import REPORT_COLUMNS, MonitorReport, TableProfile
 
@@ -52,12 +52,12 @@ previous_month = month_before  # the month whose profiles this one is compared w
 
 
 def previous_profiles(runs_dir: str | Path, month: str) -> tuple[dict | None, str | None]:
-    """Profiles of the last successful run of the month before, with its run id; or (None, None)."""
-    month_dir = Path(runs_dir) / previous_month(month)
-    for run_dir in reversed(records.month_runs(month_dir)):
+    """Profiles of the last good run of the month before (good_runs.py), with its run id; or (None, None)."""
+    before = previous_month(month)
+    for run_dir, _ in of_month(runs_dir, before):
         profile = run_dir / STAGE / PROFILE_JSON
-        if records.read_manifest(run_dir).get("status") == "succeeded" and profile.is_file():
-            return json.loads(profile.read_text()), f"{month_dir.name}/{run_dir.name}"
+        if profile.is_file():
+            return json.loads(profile.read_text()), f"{before}/{run_dir.name}"
     return None, None
 
 

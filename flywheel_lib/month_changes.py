@@ -1,7 +1,7 @@
 """What changed since last month, for the run page: rows, columns and null rates per table.
 
 Compares this run's data monitor profiles (data_monitor_rpt/profile.json) with
-those of the previous month's last successful run (monitor_report.previous_profiles),
+those of the previous month's last good run (monitor_report.previous_profiles),
 so it shows every move, also those under the monitor's alert thresholds. Pure
 over the two profile dicts (`compare`); templates/changes.html.j2 draws it.
 """

@@ -3,9 +3,9 @@
     python run_refresh.py --rollback --month 2026-10 --reason "duplicated customers" [--apply]
 
 "Previous good month" is read from the run records, so both backends agree:
-the newest *succeeded* refresh run of an earlier month, and the tables its
-manifest says were serving when it ended (`serving`: table -> run, snapshot,
-location). The plan lists every table that switches back; applying hands
+the newest *succeeded* refresh run of an earlier month that no rollback took
+off (good_runs.py), and the tables its manifest says were serving when it
+ended (`serving`: table -> run, snapshot, location). The plan lists every table that switches back; applying hands
 those versions to the backend (`Backend.serve_again`), which switches them
 all or none (one DuckDB transaction locally, publishing.py's put-back switch
 on Glue) and refuses, naming the table, when a version was pruned.
@@ -20,8 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from . import records
+from .good_runs import of_month, rolled_back
 from .errors import RunError
 from .snapshots import parse_month
+
+
+NOT_SERVED = "(not served)"
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,18 @@ class Switch:
 
 
 def good_runs(runs_dir: str | Path, before: str | None = None) -> list[tuple[str, dict]]:
-    """(month, manifest) of the newest succeeded refresh run of each month (before `before`), newest first."""
-    found = []
+    """(month, manifest) of the newest good refresh run of each month (before `before`), newest first.
+
+    Good: succeeded, serving tables when it ended, and not taken off by an earlier rollback
+    (good_runs.py), so a second rollback never serves a month that was rolled back.
+    """
+    found, skip = [], rolled_back(runs_dir)
     months = sorted((p for p in Path(runs_dir).glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]") if p.is_dir()), reverse=True)
     for month_dir in months:
         if before and month_dir.name >= before:
             continue
-        for run_dir in reversed(records.month_runs(month_dir)):
-            manifest = records.read_manifest(run_dir)
-            if manifest.get("status") == "succeeded" and manifest.get("serving", {}).get("tables"):
+        for _, manifest in of_month(runs_dir, month_dir.name, skip):
+            if manifest.get("serving", {}).get("tables"):
                 found.append((month_dir.name, manifest))
                 break
     return found
@@ -78,7 +85,7 @@ def plan(runs_dir: str | Path, month: str, published) -> list[Switch]:
     for name, target in sorted(manifest["serving"]["tables"].items()):
         now = serving.get(name)
         if now is None or now.run_id != target["run_id"]:
-            switches.append(Switch(name, now.run_id if now else "(not served)", now.snapshot_dt if now else "-",
+            switches.append(Switch(name, now.run_id if now else NOT_SERVED, now.snapshot_dt if now else "-",
                                    target["run_id"], target["snapshot_dt"], target["location"]))
     return switches
 
@@ -117,7 +124,8 @@ def require_reason(reason: str) -> None:
 def carry_out(backend, month: str, switches: list[Switch], apply: bool, reason: str) -> dict:
     """Apply the plan when `apply`: every table back, or none (a pruned version is refused first)."""
     facts = {"month": month, "reason": reason, "applied": False, "tables": [s.table for s in switches],
-             "to_run": sorted({s.target_run for s in switches})}
+             "to_run": sorted({s.target_run for s in switches}),
+             "taken_off": sorted({s.serving_run for s in switches} - {NOT_SERVED})}  # good_runs.rolled_back
     if not apply:
         print("Plan only: nothing was changed. Run with apply=True (CLI: --apply) to switch these tables back.")
         return facts

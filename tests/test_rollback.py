@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from flywheel_lib import lake, rollback
+from flywheel_lib import good_runs, lake, monitor_report, rollback
 from flywheel_lib.config import load_settings
 from flywheel_lib.errors import RunError
 from flywheel_lib.local.backend import LocalBackend
@@ -43,6 +43,50 @@ def test_the_plan_switches_to_the_newest_good_run_of_an_earlier_month(runs):
     assert [(s.table, s.target_run, s.target_location) for s in switches] == [
         ("part_a", "20261001T000000Z", "/sep/a"), ("part_b", "20261001T000000Z", "/sep/b")]
     assert rollback.plan_lines("2026-10", switches)[0] == "rollback of 2026-10: 2 table(s) to switch back, all or none"
+
+
+def rollback_record(runs, run_id: str, taken_off: list[str], applied=True, status="succeeded"):
+    """What op_runner keeps of a rollback run: its status and the notebook's `rollback` scrap."""
+    run_dir = runs / "operations" / "rollback" / run_id
+    run_dir.mkdir(parents=True)
+    facts = {"applied": applied, "taken_off": taken_off}
+    (run_dir / "manifest.json").write_text(json.dumps(
+        {"status": status, "stages": {"rollback": {"scraps": {"rollback": facts}}}}))
+
+
+def test_a_month_rolled_back_is_never_served_again_by_a_later_rollback(runs):
+    rollback_record(runs, "20261105T000000Z", ["20261101T000000Z"])  # October was taken off
+    rollback_record(runs, "20261106T000000Z", ["20261001T000000Z"], applied=False)  # a plan only
+    good_run(runs, "2026-11", "20261201T000000Z", {"part_a": ("20261201T000000Z", "2026-11-30", "/nov/a")})
+    switches = rollback.plan(runs, "2026-11", [served("part_a", "20261201T000000Z")])
+    assert [(s.table, s.target_run) for s in switches] == [("part_a", "20261001T000000Z"),  # September
+                                                           ("part_b", "20261001T000000Z")]
+    assert rollback.kept_locations(runs) == {"/nov/a", "/sep/a", "/sep/b"}
+
+
+def test_a_re_refresh_of_a_rolled_back_month_is_good_again(runs):
+    rollback_record(runs, "20261105T000000Z", ["20261101T000000Z"])
+    good_run(runs, "2026-10", "20261110T000000Z", {"part_a": ("20261110T000000Z", "2026-10-31", "/oct2/a")})
+    good_run(runs, "2026-11", "20261201T000000Z", {"part_a": ("20261201T000000Z", "2026-11-30", "/nov/a")})
+    switches = rollback.plan(runs, "2026-11", [served("part_a", "20261201T000000Z")])
+    assert [s.target_run for s in switches] == ["20261110T000000Z"]
+
+
+def test_a_failed_rollback_takes_nothing_off(runs):
+    rollback_record(runs, "20261105T000000Z", ["20261101T000000Z"], status="failed")
+    assert good_runs.rolled_back(runs) == set()
+    assert [month for month, _ in rollback.good_runs(runs)] == ["2026-10", "2026-09", "2026-08"]
+
+
+def test_next_months_monitor_and_cost_compare_with_the_last_good_run(runs):
+    good_run(runs, "2026-10", "20261102T000000Z", {"part_a": ("20261102T000000Z", "2026-10-31", "/oct2/a")})
+    for run_id, rows in (("20261101T000000Z", 1), ("20261102T000000Z", 2)):
+        folder = runs / "2026-10" / run_id / monitor_report.STAGE
+        folder.mkdir()
+        (folder / monitor_report.PROFILE_JSON).write_text(json.dumps({"part_a": {"rows": rows}}))
+    assert monitor_report.previous_profiles(runs, "2026-11")[1] == "2026-10/20261102T000000Z"
+    rollback_record(runs, "20261105T000000Z", ["20261102T000000Z"])
+    assert monitor_report.previous_profiles(runs, "2026-11") == ({"part_a": {"rows": 1}}, "2026-10/20261101T000000Z")
 
 
 def test_a_month_the_catalog_does_not_serve_is_refused(runs):
