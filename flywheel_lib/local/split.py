@@ -240,11 +240,14 @@ def _fill_empty_buckets(version: Path) -> None:
     """Every table has all 256 bucket folders; a bucket with no rows gets an empty file."""
     present = lake.bucket_folders(version)
     schema = pq.read_schema(next(iter(next(iter(present.values())).glob("*.parquet"))))
-    for bucket in range(BUCKETS):
+    empty = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table(), empty)
+    empty = empty.getvalue().to_pybytes()  # one file's bytes, written to each empty bucket (a small
+    for bucket in range(BUCKETS):          # month has hundreds of them)
         if bucket not in present:
             folder = version / f"id_bucket={bucket}"
             folder.mkdir()
-            pq.write_table(schema.empty_table(), folder / "data_0.parquet")
+            (folder / "data_0.parquet").write_bytes(empty)
 
 
 def describe(outputs: list[TableOutput]) -> list[dict]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flywheel_lib import good_runs
 from flywheel_lib import lake as lake_layout
 from flywheel_lib.backend import get_backend
 from flywheel_lib.config import load_settings
@@ -116,6 +117,7 @@ def test_a_rollback_plans_then_serves_september_again_with_its_reason(lake):
     manifest = json.loads((record / "manifest.json").read_text())
     assert manifest["status"] == "succeeded" and manifest["parameters"]["reason"] == "partner found duplicates"
     assert manifest["stages"]["rollback"]["scraps"]["rollback"]["applied"] is True
+    assert good_runs.rolled_back(lake.root / "runs") == {lake.run_dir("2026-10").name}  # never good again
     assert lake.run("--verify", str(record)).returncode == 0
     again = lake.run("--rollback", "--month", "2026-10")
     assert again.returncode == 2 and "the catalog does not serve 2026-10" in again.stderr
