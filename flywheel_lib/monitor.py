@@ -221,11 +221,17 @@ def compare(p: TableProfile, before: dict | None, config: MonitorConfig) -> tupl
     return rows, found
 
 
+def summary_text(summary: dict) -> str:
+    """`MonitorReport.summary()` in words: the stage's failure, its printed alerts and the end-of-run message."""
+    return (f"{summary.get('errors', 0)} error(s), {summary.get('warnings', 0)} warning(s) "
+            f"over {summary.get('tables', 0)} tables")
+
+
 def require_no_errors(report: MonitorReport, stage: str = "data_monitor_rpt") -> None:
-    """Fail the stage (after the report is written) when any alert is an error."""
+    """Fail the stage (after the report is written) when any alert is an error: the summary, then each error."""
     if report.errors:
         shown = "; ".join(f"{a.table} {a.tag} {a.message}" for a in report.errors[:10])
-        raise CheckFailed(f"{len(report.errors)} data monitor error(s): {shown}",
+        raise CheckFailed(f"data monitor: {summary_text(report.summary())}: {shown}",
                           failures=[f"{a.table} {a.tag}" for a in report.errors], stage=stage,
                           hint="See the data monitor report in the run record")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .good_runs import of_month
 from .months import month_before
-from .monitor import REPORT_COLUMNS, MonitorReport, TableProfile
+from .monitor import REPORT_COLUMNS, MonitorReport, TableProfile, summary_text
 
 REPORT_JSON = "data_monitor_report.json"
 PROFILE_JSON = "profile.json"
@@ -72,8 +72,7 @@ def notify_alerts(report: MonitorReport, settings, month: str = "", run_id: str 
     out = out or sys.stdout
     lines = [f"{a.severity.upper():7} {a.tag} {a.table}: {a.message}" for a in report.alerts]
     if lines:
-        print(f"data monitor ({settings.env}): {len(report.errors)} error(s), "
-              f"{len(lines) - len(report.errors)} warning(s)", file=out)
+        print(f"data monitor ({settings.env}): {summary_text(report.summary())}", file=out)
         print("\n".join(lines), file=out)
     if not settings.is_local:
         from .aws import notify, s3  # boto3 only where AWS is used

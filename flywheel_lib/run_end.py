@@ -9,6 +9,7 @@ from __future__ import annotations
 from .backend import get_backend
 from .cost import cost_line, run_cost
 from .errors import FlywheelError, SnapshotNotArrived
+from .monitor import summary_text
 
 MONITOR_STAGE = "data_monitor_rpt"
 
@@ -47,31 +48,32 @@ def notify(settings, manifest: dict, record_location: str, sealed: dict | None =
     """The end-of-run message on AWS (None locally: the record is the notification); `sealed`: its ledger entry."""
     if settings.is_local:
         return None
-    from .aws.notify import RunSummary, notify_run_end  # boto3 only where AWS is used
+    from .aws.notify import notify_run_end  # boto3 only where AWS is used
     from .aws.session import AwsClients
 
-    failed = next(((n, s) for n, s in manifest["stages"].items() if s["status"] in ("failed", "interrupted")),
-                  (None, {}))
-    error = failed[1].get("error") or {}
-    monitor = manifest["stages"].get(MONITOR_STAGE, {}).get("scraps", {}).get("summary") or {}
-    summary = RunSummary(
-        env=settings.env, month=manifest["month"], run_id=manifest["run_id"], status=manifest["status"],
-        duration_s=manifest.get("duration_s") or 0, record_location=record_location,
-        failed_stage=failed[0], error=f"{error.get('ename')}: {error.get('evalue')}" if error else None,
-        alert_count=int(monitor.get("alerts", 0)), monitor_summary=_monitor_text(monitor),
-        manifest_sha256=(sealed or {}).get("manifest_sha256"), ledger_entry_sha256=(sealed or {}).get("entry_sha256"),
-        cost=cost_line(manifest.get("cost")))
+    summary = run_summary(settings.env, manifest, record_location, sealed)
     try:
         return notify_run_end(AwsClients(settings), settings, summary).as_record()
     except FlywheelError as err:  # e.g. no credentials: still only a failed notification
         return {"topic_arn": None, "subject": "", "sent": False, "message_id": None, "error": str(err)}
 
 
-def _monitor_text(summary: dict) -> str | None:
-    if not summary:
-        return None
-    return (f"{summary.get('errors', 0)} error(s), {summary.get('warnings', 0)} warning(s) "
-            f"over {summary.get('tables', 0)} tables")
+def run_summary(env: str, manifest: dict, record_location: str, sealed: dict | None = None):
+    """What the end-of-run message says of a run (`aws.notify.RunSummary`): the failed stage and its error,
+    the data monitor's summary, the ledger's seal."""
+    from .aws.notify import RunSummary  # the message's shape; no AWS client
+
+    failed = next(((n, s) for n, s in manifest["stages"].items() if s["status"] in ("failed", "interrupted")),
+                  (None, {}))
+    error = failed[1].get("error") or {}
+    monitor = manifest["stages"].get(MONITOR_STAGE, {}).get("scraps", {}).get("summary") or {}
+    return RunSummary(
+        env=env, month=manifest["month"], run_id=manifest["run_id"], status=manifest["status"],
+        duration_s=manifest.get("duration_s") or 0, record_location=record_location,
+        failed_stage=failed[0], error=f"{error.get('ename')}: {error.get('evalue')}" if error else None,
+        alert_count=int(monitor.get("alerts", 0)), monitor_summary=summary_text(monitor) if monitor else None,
+        manifest_sha256=(sealed or {}).get("manifest_sha256"), ledger_entry_sha256=(sealed or {}).get("entry_sha256"),
+        cost=cost_line(manifest.get("cost")))
 
 
 def notify_not_started(settings, month: str, err: Exception, out) -> dict | None:

@@ -300,7 +300,8 @@ def test_errors_fail_the_stage_naming_each_broken_table(config):
         require_no_errors(report)
     assert err.value.failures == ["part_a [PK_DUPES]", "part_c [MISSING_BUCKETS]", "part_c [PK_NULL]"]
     assert err.value.stage == "data_monitor_rpt"
-    assert "3 data monitor error(s)" in str(err.value)
+    assert str(err.value).startswith(
+        "data monitor: 3 error(s), 1 warning(s) over 4 tables: part_a [PK_DUPES] 3 duplicate customer_user_id")
     assert "part_b" not in str(err.value) and "part_d" not in str(err.value)  # a warning, a clean table
 
 
@@ -397,7 +398,7 @@ def test_alerts_are_printed_one_per_line_with_their_severity(config):
     lines = monitor_report.notify_alerts(report, SimpleNamespace(env="local", is_local=True), out=out)
     assert lines == ["ERROR   [PK_DUPES] part_a: 1 duplicate customer_user_id values",
                      "WARNING [STALE_SNAPSHOT] part_b: snapshot 2026-01-01 is 224 days old (limit 45)"]
-    assert out.getvalue().splitlines() == ["data monitor (local): 1 error(s), 1 warning(s)", *lines]
+    assert out.getvalue().splitlines() == ["data monitor (local): 1 error(s), 1 warning(s) over 2 tables", *lines]
 
 
 def test_a_clean_month_notifies_nothing(config):

@@ -1,4 +1,5 @@
-"""When a month goes wrong, as the operator meets it: the gate, rollback, --verify on a real local lake.
+"""When a month goes wrong, as the operator meets it: the gate, the data monitor, rollback, --verify on a
+real local lake.
 
 One lake is refreshed for September and October (two full refreshes, with the
 3-table test mapping); each scenario changes it and the fixture puts it back.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,8 @@ import pytest
 
 from flywheel_lib import good_runs
 from flywheel_lib import lake as lake_layout
+from flywheel_lib import run_end
+from flywheel_lib.aws import notify
 from flywheel_lib.backend import get_backend
 from flywheel_lib.config import load_settings
 from flywheel_lib.mapping import SOURCE_KEY, load_mapping
@@ -100,6 +104,58 @@ def test_a_month_with_duplicated_customers_is_blocked_and_publishes_nothing(lake
     assert gate["decision"] == "blocked"
     assert [(b["table"], b["check"]) for b in gate["blocked_by"]] == [("part_addressable_ids", "key duplicates")]
     assert lake.served() == {SNAPSHOTS["2026-10"]}
+
+
+def test_a_live_month_that_lost_a_bucket_folder_fails_the_data_monitor_with_its_summary(lake):
+    """The gate passed October; then a bucket folder of its live version is deleted. The operator checks the
+    month again (stage 7 alone, a new run): the report is written, the run fails with the monitor's summary,
+    the end-of-run message says so, and October still serves (the monitor reports, it does not unpublish)."""
+    october = lake.run_dir("2026-10")
+    [live] = [e for e in get_backend(load_settings("local", environ=lake.env)).published()
+              if e.name == "part_addressable_ids"]
+    bucket, folder = next((b, f) for b, f in sorted(lake_layout.bucket_folders(Path(live.location)).items())
+                          if lake_layout.parquet_rows(sorted(f.glob("*.parquet"))))
+    lost = lake_layout.parquet_rows(sorted(folder.glob("*.parquet")))
+    shutil.rmtree(folder)
+    result = lake.run("--month", "2026-10", "--only", "data_monitor_rpt", "--new-run")
+    assert result.returncode == 1, result.stderr[-3000:]
+    run_dir = lake.run_dir("2026-10")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    stage = manifest["stages"]["data_monitor_rpt"]
+    summary = stage["scraps"]["summary"]
+    september = lake.run_dir("2026-09").name
+    assert (summary["tables"], summary["errors"], summary["previous_run"]) == (4, 2, f"2026-09/{september}")
+    said = (f"data monitor: 2 error(s), {summary['warnings']} warning(s) over 4 tables: "
+            f"part_addressable_ids [MISSING_BUCKETS] 255 of 256 bucket folders; missing {bucket}; "
+            f"part_addressable_ids [COUNT_MISMATCH] {ROWS - lost:,} rows, source snapshot {ROWS:,}")
+    # The terminal: the stage's failure line carries the monitor's summary, then the run's end.
+    [failure] = [line for line in result.stderr.splitlines() if re.search(r"data_monitor_rpt +FAILED in", line)]
+    assert f": CheckFailed: {said} [stage data_monitor_rpt]" in failure
+    assert f"see {run_dir / 'data_monitor_rpt.ipynb'}" in result.stderr
+    assert f"run {run_dir.name}: failed" in result.stderr
+    assert f"the catalog serves 5 tables of snapshot(s) {SNAPSHOTS['2026-10']} (run {october.name})" in result.stderr
+    # The record: the stage failed with the same text, the report files are there and checksummed.
+    assert manifest["status"] == "failed" and stage["status"] == "failed"
+    assert stage["error"]["ename"] == "CheckFailed" and stage["error"]["evalue"].startswith(said)
+    assert {s["status"] for n, s in manifest["stages"].items() if n != "data_monitor_rpt"} == {"skipped"}
+    report = json.loads((run_dir / "data_monitor_rpt" / "data_monitor_report.json").read_text())
+    assert report["summary"] == summary
+    assert [(a["table"], a["tag"]) for a in report["alerts"] if a["severity"] == "error"] == [
+        ("part_addressable_ids", "[MISSING_BUCKETS]"), ("part_addressable_ids", "[COUNT_MISMATCH]")]
+    written = {"data_monitor_rpt.ipynb", "data_monitor_rpt.html"} | {f"data_monitor_rpt/{name}" for name in (
+        "data_monitor_report.json", "data_monitor_report.csv", "alerts.csv", "profile.json")}
+    assert written <= set(manifest["files"]) and all((run_dir / name).is_file() for name in written)
+    assert f"Data monitor: {summary['alerts']} alert(s), 2 error(s)" in (run_dir / "index.html").read_text()
+    assert lake.served() == {SNAPSHOTS["2026-10"]} and manifest["serving"]["snapshots"] == [SNAPSHOTS["2026-10"]]
+    # The end-of-run message dev/prod would send for this record.
+    subject, body = notify.run_message(run_end.run_summary("dev", manifest, str(run_dir)))
+    assert subject == "[flywheel dev] refresh 2026-10 FAILED at data_monitor_rpt"
+    assert "Failed stage: data_monitor_rpt" in body and f"Error: CheckFailed: {said}" in body
+    assert f"Data monitor: 2 error(s), {summary['warnings']} warning(s) over 4 tables" in body
+    # What next: the same command without --only resumes this run, and every stage refreshes October again.
+    plan = lake.run("--month", "2026-10", "--dry-run")
+    assert f"resumes run {run_dir.name} (failed)" in plan.stdout
+    assert all(re.search(rf"^  {name} +run ", plan.stdout, re.M) for name in manifest["stages"]), plan.stdout
 
 
 def test_a_rollback_plans_then_serves_september_again_with_its_reason(lake):
