@@ -69,6 +69,7 @@ _SPLIT_OBJECTS = ("arn:{partition}:s3:::{addressable_root}/*", "arn:{partition}:
 _PUBLISHED = ("arn:{partition}:glue:{region}:{account}:catalog",
               "arn:{partition}:glue:{region}:{account}:database/{database}",
               "arn:{partition}:glue:{region}:{account}:table/{database}/part_*")
+_RUN_RECORDS = ("arn:{partition}:s3:::{analysis_bucket}/runs/*",)
 _CLEANROOMS = "arn:{partition}:cleanrooms:{region}:{account}"
 _MEMBERSHIP = tuple(_CLEANROOMS + f":membership/*{nested}" for nested in (
     "", "/configuredtableassociation/*", "/idnamespaceassociation/*", "/privacybudgettemplate/*"))
@@ -87,6 +88,8 @@ GRANTS: tuple[Grant, ...] = (
           ("arn:{partition}:s3:::{analysis_bucket}/athena-results/*",
            "arn:{partition}:s3:::{analysis_bucket}/reports/*"),
           "Athena results, the data monitor's report"),
+    Grant(RUNNER, "RunRecords", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), _RUN_RECORDS,
+          "the run records' copies (record_mirror.py), the month's lock (s3_lock.py), interactive changes"),
     Grant(RUNNER, "AthenaBuckets", ("s3:GetBucketLocation",),
           ("arn:{partition}:s3:::{data_bucket}", "arn:{partition}:s3:::{analysis_bucket}"),
           "Athena checks where the tables and its result location are",
