@@ -34,6 +34,8 @@ OVERRIDES = {
     "mapping_path": "FLYWHEEL_MAPPING",
     "membership_id": "CLEAN_ROOMS_MEMBERSHIP_ID",
     "runner_role_arn": "FLYWHEEL_RUNNER_ROLE_ARN",
+    "record_lock_mode": "FLYWHEEL_RECORD_LOCK_MODE",
+    "record_lock_days": "FLYWHEEL_RECORD_LOCK_DAYS",
 }
 
 _PATTERNS = {
@@ -50,7 +52,10 @@ _PATTERNS = {
                       "a Clean Rooms membership ID (a lower-case UUID)"),
     "runner_role_arn": (r"(arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512})?",
                         "an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)"),
+    # botocore s3 model, ObjectLockMode: GOVERNANCE | COMPLIANCE.
+    "record_lock_mode": (r"GOVERNANCE|COMPLIANCE", "an S3 Object Lock mode, GOVERNANCE or COMPLIANCE"),
 }
+_WHOLE_NUMBERS = {"retention_months": 1, "record_lock_days": 1}  # setting -> its least value
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class Settings:
     monitor_topic_arn: str
     aws_profile: str
     retention_months: int
+    record_lock_mode: str  # run records' S3 copies in a bucket with Object Lock but no default rule
+    record_lock_days: int  # locked this many days after the run's copy started
     membership_id: str  # our Clean Rooms membership, for the cr_rpt stage; empty: not reported
     runner_role_arn: str  # who runs the refresh, for grant_lake_formation; empty: the caller
     runs_dir: str
@@ -159,14 +166,14 @@ def _fill(template: str, fill: dict, name: str) -> str:
 
 
 def _coerce(values: dict, sources: dict) -> dict:
-    try:
-        values["retention_months"] = int(values["retention_months"])
-    except (TypeError, ValueError) as err:
-        raise ConfigError(
-            f"retention_months must be a whole number, got {values['retention_months']!r} "
-            f"(from {sources.get('retention_months')})",
-            setting="retention_months",
-        ) from err
+    for name in _WHOLE_NUMBERS:
+        try:
+            values[name] = int(values[name])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"{name} must be a whole number, got {values[name]!r} (from {sources.get(name)})",
+                setting=name,
+            ) from err
     return values
 
 
@@ -178,8 +185,9 @@ def _validate(settings: Settings) -> None:
                 f"{name} = {value!r} (from {settings.sources.get(name)}) is not {meaning}",
                 setting=name,
             )
-    if settings.retention_months < 1:
-        raise ConfigError("retention_months must be at least 1", setting="retention_months")
+    for name, least in _WHOLE_NUMBERS.items():
+        if getattr(settings, name) < least:
+            raise ConfigError(f"{name} must be at least {least} (from {settings.sources.get(name)})", setting=name)
     cloud = settings.env != "local"
     for name in ("data_root", "s3_root_addressable", "s3_root_infobase", "analysis_root"):
         value = getattr(settings, name)

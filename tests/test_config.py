@@ -53,6 +53,16 @@ def test_retention_is_longer_in_prod():
     assert load_settings("prod", environ={}).retention_months == 6
 
 
+def test_run_records_are_locked_400_days_in_governance_mode_unless_overridden():
+    prod = load_settings("prod", environ={})
+    assert (prod.record_lock_mode, prod.record_lock_days) == ("GOVERNANCE", 400)
+    assert load_settings("dev", environ={"FLYWHEEL_RECORD_LOCK_DAYS": "30"}).record_lock_days == 30
+    for bad in ("0", "a year"):
+        with pytest.raises(ConfigError, match="record_lock_days") as err:
+            load_settings("dev", environ={"FLYWHEEL_RECORD_LOCK_DAYS": bad})
+        assert err.value.setting == "record_lock_days" and "$FLYWHEEL_RECORD_LOCK_DAYS" in str(err.value)
+
+
 # --- choosing the environment ----------------------------------------------------------------
 
 def test_flywheel_env_chooses_the_environment():
@@ -95,6 +105,7 @@ OVERRIDES = [
     ("S3_ROOT_INFOBASE", "s3_root_infobase", "s3://other-bucket/ibe", "other-bucket/ibe"),
     ("ROLE_NAME", "role_name", "flywheel-test-role", "a role with spaces"),
     ("SNS_TOPIC_ARN", "sns_topic_arn", TOPIC, "arn:aws:sns:us-east-1:1234:topic"),
+    ("FLYWHEEL_RECORD_LOCK_MODE", "record_lock_mode", "COMPLIANCE", "governance"),
 ]
 
 

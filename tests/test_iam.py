@@ -106,6 +106,7 @@ def test_scoped_by_the_environments_names():
                  "omc-flywheel-prod-analysis-data", "etl-omc-flywheel-prod-addr-part",
                  "omc-flywheel-prod-db-refresh-notifications", "workgroup/primary", "role/cleanrooms-glue-s3-access"):
         assert name in prod
+    assert "arn:aws:s3:::omc-flywheel-prod-analysis-data/runs/*" in prod  # the run records' copies, the month's lock
     assert "dev" not in prod.replace("devices", "")
 
 

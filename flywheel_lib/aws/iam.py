@@ -38,6 +38,7 @@ ACTION_OF_CALL = {
     "s3:CreateMultipartUpload": "s3:PutObject",
     "s3:UploadPart": "s3:PutObject",
     "s3:CompleteMultipartUpload": "s3:PutObject",
+    "s3:GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
     "sts:GetCallerIdentity": None,
 }
 
@@ -57,7 +58,7 @@ class Grant:
     actions: tuple[str, ...]
     resources: tuple[str, ...]   # ARN templates; see `names`
     why: str
-    implied_by: str = ""         # an action of ours during which AWS makes these calls as us
+    implied_by: str = ""         # an action of ours during which AWS makes these calls, or checks these, as us
 
 
 _CATALOG = ("arn:{partition}:glue:{region}:{account}:catalog",
@@ -69,6 +70,7 @@ _SPLIT_OBJECTS = ("arn:{partition}:s3:::{addressable_root}/*", "arn:{partition}:
 _PUBLISHED = ("arn:{partition}:glue:{region}:{account}:catalog",
               "arn:{partition}:glue:{region}:{account}:database/{database}",
               "arn:{partition}:glue:{region}:{account}:table/{database}/part_*")
+_RUN_RECORDS = ("arn:{partition}:s3:::{analysis_bucket}/runs/*",)
 _CLEANROOMS = "arn:{partition}:cleanrooms:{region}:{account}"
 _MEMBERSHIP = tuple(_CLEANROOMS + f":membership/*{nested}" for nested in (
     "", "/configuredtableassociation/*", "/idnamespaceassociation/*", "/privacybudgettemplate/*"))
@@ -87,6 +89,19 @@ GRANTS: tuple[Grant, ...] = (
           ("arn:{partition}:s3:::{analysis_bucket}/athena-results/*",
            "arn:{partition}:s3:::{analysis_bucket}/reports/*"),
           "Athena results, the data monitor's report"),
+    Grant(RUNNER, "RunRecords", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"), _RUN_RECORDS,
+          "the run records' copies (record_mirror.py), the month's lock (s3_lock.py), interactive changes"),
+    Grant(RUNNER, "RunRecordsBucketLock", ("s3:GetBucketObjectLockConfiguration",),
+          ("arn:{partition}:s3:::{analysis_bucket}",),
+          "whether the records' copies go under Object Lock, and whose (aws/record_lock.py)"),
+    # PutObjectRetention (API reference): "Users or accounts require the s3:PutObjectRetention permission
+    # in order to place an Object Retention configuration on objects", which a locked upload does.
+    Grant(RUNNER, "RunRecordsLockOnWrite", ("s3:PutObjectRetention",), _RUN_RECORDS,
+          "a copy uploaded with ObjectLockMode and ObjectLockRetainUntilDate", implied_by="s3:PutObject"),
+    # S3 User Guide, "Managing Object Lock": GET/HEAD return an object's retention mode and date only
+    # to a caller with s3:GetObjectRetention (the request succeeds without them).
+    Grant(RUNNER, "RunRecordsLockOnRead", ("s3:GetObjectRetention",), _RUN_RECORDS,
+          "--verify s3://… reads each copy's retention from its GET", implied_by="s3:GetObject"),
     Grant(RUNNER, "AthenaBuckets", ("s3:GetBucketLocation",),
           ("arn:{partition}:s3:::{data_bucket}", "arn:{partition}:s3:::{analysis_bucket}"),
           "Athena checks where the tables and its result location are",

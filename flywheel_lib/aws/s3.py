@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from boto3.s3.transfer import TransferConfig
+
 from ..errors import FlywheelError
 from ..lake import BUCKET_DIR
 from .errors import AwsNotFound
 
+MAX_PUT_BYTES = 5 * 1024**3  # one PutObject uploads at most 5 GB (S3 API reference, PutObject)
 _URL = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?")
 
 
@@ -94,15 +97,21 @@ def write_json(aws, url: str, data: dict) -> None:
              ContentType="application/json")
 
 
-def read_bytes(aws, url: str) -> bytes | None:
-    """The content of the object at `url`, or None when there is none."""
+def read_object(aws, url: str) -> tuple[bytes, dict] | None:
+    """The content of the object at `url` and GetObject's other answers (metadata, lock), or None."""
     bucket, key = split_url(url)
     try:
         response = aws.call("s3", "get_object", where={"path": url}, Bucket=bucket, Key=key)
     except AwsNotFound:
         return None
     with aws.boundary("s3", "GetObject", path=url):  # the body streams: reading can fail too
-        return response["Body"].read()
+        return response.pop("Body").read(), response
+
+
+def read_bytes(aws, url: str) -> bytes | None:
+    """The content of the object at `url`, or None when there is none."""
+    found = read_object(aws, url)
+    return None if found is None else found[0]
 
 
 def read_json(aws, url: str) -> dict | None:
@@ -116,15 +125,29 @@ def read_json(aws, url: str) -> dict | None:
         raise FlywheelError(f"{url} is not valid JSON: {err}", path=url) from err
 
 
-def upload_file(aws, path: str | Path, url: str, content_type: str | None = None) -> S3Object:
-    """Upload a local file (multipart when large) to `url`."""
+def upload_file(aws, path: str | Path, url: str, content_type: str | None = None,
+                lock_args: dict | None = None) -> S3Object:
+    """Upload a local file to `url`: multipart when large, or in one PutObject into a locked bucket.
+
+    `lock_args` (not None: the bucket has Object Lock) are PutObject's Object Lock parameters, {}
+    when the bucket's default rule locks. The botocore s3 model says "The Content-MD5 or
+    x-amz-sdk-checksum-algorithm header is required for any request to upload an object with a
+    retention period configured using Amazon S3 Object Lock" (PutObject), and asks UploadPart for
+    Content-MD5 "if object lock parameters are specified", which the managed transfer does not send
+    (and moto 5.2.5 drops the lock of a multipart upload). So a locked upload is one PutObject (up to
+    5 GB, far above any run record's file) with a SHA-256 checksum, whatever the client's checksum setting.
+    """
     path = Path(path)
     bucket, key = split_url(url)
     if not key or key.endswith("/"):
         raise FlywheelError(f"{url!r} names a folder, not an object to upload {path.name} to", path=url)
-    content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    extra = {"ContentType": content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"}
+    config = None
+    if lock_args is not None:
+        extra |= lock_args | {"ChecksumAlgorithm": "SHA256"}
+        config = TransferConfig(multipart_threshold=MAX_PUT_BYTES)
     with aws.boundary("s3", "PutObject", path=url):
-        aws.client("s3").upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+        aws.client("s3").upload_file(str(path), bucket, key, ExtraArgs=extra, Config=config)
     return S3Object(url, path.stat().st_size)
 
 
