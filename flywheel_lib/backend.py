@@ -97,6 +97,10 @@ class Backend(ABC):
     def profile(self, entry):
         """Measure a published table for the data monitor (a monitor.TableProfile)."""
 
+    def profiles(self, entries) -> list:
+        """`profile` of each entry, in order (a backend may measure several at once)."""
+        return [self.profile(e) for e in entries]
+
     @abstractmethod
     def preview(self, table: str, limit: int = 5):
         """The first rows of a published catalog table, as a DataFrame."""

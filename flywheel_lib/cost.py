@@ -58,8 +58,8 @@ def stage_cost(usage: dict, prices: dict) -> dict:
                      + _count(calls, "sns", lambda op: op == "Publish") / 1e6 * prices["sns_publish_per_million"]),
     }
     return {"usd": {k: round(v, 4) for k, v in dollars.items()}, "total_usd": round(sum(dollars.values()), 4),
-            "dpu_hours": round(dpu_hours, 3), "athena_bytes_scanned": sum(
-                s["bytes_scanned"] for s in usage.get("athena_statements", [])),
+            "dpu_hours": round(dpu_hours, 6),  # six places: a small run's DPU-seconds still show
+            "athena_bytes_scanned": sum(s["bytes_scanned"] for s in usage.get("athena_statements", [])),
             "aws_calls_by_service": _by_service(calls)}
 
 

@@ -56,7 +56,7 @@ def published(tmp_path_factory):
     require_passed(backend.validate(pair, RUN))
     backend.publish(RUN)
     entries = {e.name: e for e in backend.published() if not e.name.endswith("_er")}
-    profiles = {name: backend.profile(entry) for name, entry in entries.items()}
+    profiles = dict(zip(entries, backend.profiles(entries.values())))  # side by side, in order
     return SimpleNamespace(backend=backend, entries=entries, profiles=profiles)
 
 
@@ -109,6 +109,10 @@ def test_a_clean_published_month_raises_no_alert(published, config):
     report = evaluate(list(published.profiles.values()), config, AS_OF)
     assert report.alerts == []
     require_no_errors(report)
+
+
+def test_tables_measured_side_by_side_match_one_at_a_time(published):
+    assert list(published.profiles.values()) == [published.backend.profile(e) for e in published.entries.values()]
 
 
 def test_a_clean_months_report_rows_match_the_lake(published, config):
