@@ -158,7 +158,7 @@ def _verdict(ok: bool) -> str:
 
 
 def _breakdown(month_dir: Path) -> bool:
-    from flywheel_lib import records
+    from flywheel_lib import html_copies, records
 
     run_dir = records.month_runs(month_dir)[-1]
     manifest = records.read_manifest(run_dir)
@@ -173,7 +173,7 @@ def _breakdown(month_dir: Path) -> bool:
         durations = [_seconds(start, end) for start, end in cells]
         work = sum(d for i, d in enumerate(durations) if i > opening and i not in recording)
         overhead = entry["duration_s"] - work
-        html = _timed(records.write_html, run_dir / entry["notebook"])
+        html = _timed(html_copies.write_html, run_dir / entry["notebook"])
         shown = " ".join(f"{d:.1f}" + ("*" if i == opening else "") for i, d in enumerate(durations))
         print(f"{name:<18}{entry['duration_s']:6.1f}{before:7.1f}  {shown:<44}{after:6.1f}"
               f"{html:7.1f}{work:6.1f}{overhead:9.1f}")

@@ -9,10 +9,29 @@ failed or interrupted) the manifest's checksums cover all of them.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from . import records
+_EXPORTERS = threading.local()  # one nbconvert exporter a thread: building one loads its templates
+
+
+def write_html(notebook: str | Path) -> Path:
+    """An HTML copy next to an executed notebook (for readers without Jupyter)."""
+    import nbformat
+    from nbconvert import HTMLExporter  # slow import, only needed once notebooks ran
+
+    if not hasattr(_EXPORTERS, "html"):
+        _EXPORTERS.html = HTMLExporter()
+    notebook = Path(notebook)
+    node = nbformat.read(notebook, as_version=4)
+    for cell in node.cells:  # recorded scraps are invisible in Jupyter; keep them so here
+        cell["outputs"] = [o for o in cell.get("outputs", []) if not any(
+            str(k).startswith("application/scrapbook") for k in o.get("data", {}))]
+    body, _ = _EXPORTERS.html.from_notebook_node(node)
+    target = notebook.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
 
 
 class HtmlCopies:
@@ -21,7 +40,7 @@ class HtmlCopies:
         self.pending: dict[Future, str] = {}  # future -> stage name
 
     def submit(self, stage: str, notebook: Path) -> None:
-        self.pending[self._pool.submit(records.write_html, notebook)] = stage
+        self.pending[self._pool.submit(write_html, notebook)] = stage
 
     def collect(self, block: bool = False) -> dict[str, str | None]:
         """Stage -> HTML file name (None if it could not be rendered) of copies now written."""

@@ -197,22 +197,6 @@ def _write_page(run_dir: Path, manifest: dict) -> None:
             **manifest["files"], review.PAGE: file_checksum(run_dir / review.PAGE)}.items()))
 
 
-def write_html(notebook: str | Path) -> Path:
-    """An HTML copy next to an executed notebook (for readers without Jupyter)."""
-    import nbformat
-    from nbconvert import HTMLExporter  # slow import, only needed once notebooks ran
-
-    notebook = Path(notebook)
-    node = nbformat.read(notebook, as_version=4)
-    for cell in node.cells:  # recorded scraps are invisible in Jupyter; keep them so here
-        cell["outputs"] = [o for o in cell.get("outputs", []) if not any(
-            str(k).startswith("application/scrapbook") for k in o.get("data", {}))]
-    body, _ = HTMLExporter().from_notebook_node(node)
-    target = notebook.with_suffix(".html")
-    target.write_text(body, encoding="utf-8")
-    return target
-
-
 def archive_attempt(run_dir: str | Path, stage: str, attempt: int) -> dict:
     """Move a stage's notebook and HTML into attempt-<n>/ before it runs again.
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import nbformat
 import papermill
 
-from flywheel_lib import progress, records
+from flywheel_lib import html_copies, progress
 from flywheel_lib.kernel import KERNEL_NAME
 from flywheel_lib.local.split import split_snapshot
 from flywheel_lib.mapping import load_mapping
@@ -211,6 +211,6 @@ def test_an_executed_notebook_keeps_each_block_once_in_its_final_state(tmp_path)
     done = "Split infobase_attributes: 27 of 27 tables, 27,000 rows, done in "
     assert split[0]["data"]["text/plain"].startswith(done)
     assert '<progress value="27" max="27"' in split[0]["data"]["text/html"]
-    page = records.write_html(tmp_path / "done.ipynb").read_text()  # the record's HTML copy
+    page = html_copies.write_html(tmp_path / "done.ipynb").read_text()  # the record's HTML copy
     assert page.count(done) == 1 and page.count("Athena: 3 of 3 statement(s) finished") == 1
     assert "writing IBE_" not in page and "<td>QUEUED</td>" not in page  # only the final state
