@@ -81,8 +81,8 @@ class LocalBackend(Backend):
         folders = set(lake.bucket_folders(Path(entry.location)))
         partitions = set(partitions)
         formats = {k: getattr(entry, k) for k in PARQUET_FORMATS}
-        rows = self.count_rows(entry)
         key_counts = profile.key_counts(sorted(Path(entry.location).glob("id_bucket=*/*.parquet")))
+        rows = int(key_counts["row_count"])  # the rows the query engine reads, as Athena's count on AWS
         return [
             check(entry.name, "bucket folders", folders == EXPECTED_BUCKETS, buckets_detail(folders)),
             check(entry.name, "catalog partitions", partitions == EXPECTED_BUCKETS, buckets_detail(partitions)),
