@@ -7,9 +7,16 @@ Parses arguments, loads settings, calls `runner.run_refresh`, and turns a
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+
+# nbformat (under papermill and nbconvert) imports jsonschema, whose optional "iri" format checker
+# builds a grammar when rfc3987_syntax is installed (jupyter-events pulls it in): 2.3 of papermill's
+# 2.8 s of imports, in the driver's critical path. Notebook schemas never use that format; with the
+# module marked absent, jsonschema leaves the checker out.
+sys.modules.setdefault("rfc3987_syntax", None)
 
 from . import history, ledger, record_mirror, records, review, rollback, runner
 from .backend import get_backend
@@ -101,7 +108,7 @@ def _verify(run_dir: str, env: str | None) -> int:
 def _list(env: str | None, where: str) -> int:
     runs_dir = where or load_settings(env).runs_dir
     runs = record_mirror.list_runs(_aws(env), where) if where.startswith("s3://") else records.list_runs(runs_dir)
-    print("\n".join(review.runs_table(runs)) if runs else f"no runs under {runs_dir}")
+    print("\n".join(review.runs_table(runs)) if runs else f"no runs under {runs_dir}", flush=True)
     return runner.EXIT_OK
 
 
@@ -152,12 +159,21 @@ def main(argv: list[str] | None = None, today=None) -> int:
     args = build_parser().parse_args(argv)
     take_ctrl_c()
     try:
+        return _main(args, today)
+    except BrokenPipeError:  # the reader went away (`--history | head`): what it read is all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return runner.EXIT_OK
+
+
+def _main(args, today) -> int:
+    try:
         if args.verify:
             return _verify(args.verify, args.env)
         if args.list is not None:
             return _list(args.env, args.list)
         if args.history is not None:
             history.print_history(load_settings(args.env).runs_dir, args.history, sys.stdout)
+            sys.stdout.flush()  # here, so a closed pipe is met inside main
             return runner.EXIT_OK
         if args.iam_policy:
             return _iam_policy(args.iam_policy, args.account, load_settings(args.env))
@@ -184,6 +200,8 @@ def main(argv: list[str] | None = None, today=None) -> int:
     except FlywheelError as err:
         print(f"error: {err}", file=sys.stderr)
         return runner.EXIT_USAGE
+    except BrokenPipeError:
+        raise  # not a folder we cannot write: main's quiet end
     except OSError as err:  # e.g. a read-only or full runs or data folder: one line, nothing half-written
         where = f" ({err.filename})" if err.filename else ""
         print(f"error: cannot write{where}: {err.strerror or err}. Free space or make the folder writable, "

@@ -4,7 +4,7 @@
 succeeded, records every change in the manifest at once (so an interrupted run
 still has a true record), blocks the downstream of a failure, and passes Ctrl-C
 on to the kernels, which run in their own sessions. A stage whose upstream are
-running gets its kernel started ahead, and a kernel is shut down after its
+running (or waiting in a warm kernel) gets its kernel started ahead, and a kernel is shut down after its
 stage's outcome is recorded (kernels.py); HTML copies are rendered in the
 background (html_copies.py) and recorded before `execute` returns.
 """
@@ -110,13 +110,13 @@ class Scheduler:
                 self.say(f"blocked: upstream {', '.join(stopped)} did not succeed", name)
 
     def _warm_up(self, pool, waiting: list[str]) -> None:
-        """Start kernels for the next stages whose upstream are all running or done."""
+        """Start kernels for the next stages whose upstream are all running, done or warm (at most `jobs`)."""
         for name in waiting:
             if len(self.warm) >= self.jobs:
                 return
             upstream = [u for u in self.stages[name].upstream if u in self.to_run]
-            if name not in self.warm and all(
-                    self.status(u) in ("running", "succeeded") for u in upstream):
+            if name not in self.warm and all(  # two levels ahead: a warm upstream counts
+                    self.status(u) in ("running", "succeeded") or u in self.warm for u in upstream):
                 self.warm[name] = self._submit(pool, name)
 
     def _start(self, pool, name: str):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from flywheel_lib.cli import main
 from flywheel_lib.errors import FlywheelError
 from flywheel_lib.pipeline import REFRESH
 from tests.test_review import Page
+
+REPO = Path(__file__).resolve().parent.parent
 
 NOW = datetime(2026, 11, 1, 3, 0, tzinfo=timezone.utc)
 
@@ -209,6 +214,22 @@ def test_history_lists_each_table_by_month(tmp_path, monkeypatch, capsys):
     assert main(["--history"]) == 0 and len(capsys.readouterr().out.splitlines()) == 7
     assert main(["--history", "nope"]) == 2
     assert "no run has published a table 'nope'" in capsys.readouterr().err
+
+
+def test_history_into_a_pipe_its_reader_closed_ends_quietly(tmp_path):
+    """`--history | head -1`: the reader goes away; no traceback, no 'cannot write' error."""
+    runs = tmp_path / "runs"
+    published_run(runs, "2026-09", "20260928T020000Z", 1000)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, as after head has read its line
+    env = dict(os.environ, FLYWHEEL_RUNS_DIR=str(runs), FLYWHEEL_DATA_ROOT=str(tmp_path / "data"),
+               FLYWHEEL_ENV="local")
+    try:
+        result = subprocess.run([sys.executable, str(REPO / "run_refresh.py"), "--history"], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_history_of_no_runs_is_a_sentence(tmp_path):
