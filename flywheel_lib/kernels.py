@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from .backend import backend_module
-from .kernel import KERNEL_NAME, project_spec
+from .kernel_spec import KERNEL_NAME, project_spec
 
 KERNEL = KERNEL_NAME  # the project's kernel, run as this interpreter whatever is registered
 # Keep the kernel's own start-up warnings off the operator's progress display.
@@ -44,7 +44,7 @@ class Kernels:
             class TrackedKernelManager(AsyncKernelManager):
                 def __init__(self, **kwargs):
                     super().__init__(**kwargs)
-                    # This interpreter, whatever spec of that name is registered (see kernel.py).
+                    # This interpreter, whatever spec of that name is registered (see kernel_spec.py).
                     self._kernel_spec = project_spec()
                     registry[threading.get_ident()] = self  # one stage per worker thread
 

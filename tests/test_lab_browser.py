@@ -25,7 +25,7 @@ import pytest
 from flywheel_lib.backend import get_backend
 from flywheel_lib.checks import require_passed
 from flywheel_lib.config import load_settings
-from flywheel_lib.kernel import KERNEL_NAME, KERNELSPEC
+from flywheel_lib.kernel_spec import KERNEL_NAME, KERNELSPEC
 from flywheel_lib.mapping import load_mapping
 from flywheel_lib.snapshots import resolve_snapshots
 from flywheel_lib.synthetic import write_snapshot

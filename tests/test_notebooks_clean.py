@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flywheel_lib.kernel import KERNEL_NAME, clean, notebook_problems
+from flywheel_lib.kernel_spec import KERNEL_NAME, clean, notebook_problems
 
 REPO = Path(__file__).resolve().parent.parent
 TOOL = REPO / "tools" / "clean_notebooks.py"

@@ -11,7 +11,7 @@ import nbformat
 import papermill
 
 from flywheel_lib import html_copies, progress
-from flywheel_lib.kernel import KERNEL_NAME
+from flywheel_lib.kernel_spec import KERNEL_NAME
 from flywheel_lib.local.split import split_snapshot
 from flywheel_lib.mapping import load_mapping
 from flywheel_lib.progress import AthenaProgress, Block, GlueProgress, SplitProgress, View

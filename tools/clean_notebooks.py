@@ -17,7 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from flywheel_lib.kernel import clean, notebook_problems  # noqa: E402
+from flywheel_lib.kernel_spec import clean, notebook_problems  # noqa: E402
 
 DEFAULT_FOLDERS = ("notebooks", "tests")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 
-from flywheel_lib.kernel import KERNEL_NAME, KERNELSPEC
+from flywheel_lib.kernel_spec import KERNEL_NAME, KERNELSPEC
 from flywheel_lib.pipeline import Stage
 from flywheel_lib.kernels import Kernels
 from flywheel_lib.scheduler import _run_stage, _Slot
