@@ -17,10 +17,10 @@ from pathlib import Path
 
 from . import pages, records
 from .errors import FlywheelError
+from .pipeline import DONE
 from .timeline import when
 
 PAGE = "history.html"
-DONE = ("succeeded", "done_earlier")
 
 
 def _json(path: Path) -> dict:

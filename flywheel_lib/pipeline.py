@@ -1,11 +1,17 @@
-"""The monthly refresh as one explicit table. The runner reads it; nothing else knows the order."""
+"""The monthly refresh as one explicit table, and the pure planning over it (order, selection, resume).
+
+The runner reads it; nothing else knows the order.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import RunError
+
 NOTEBOOK_ROOT = Path(__file__).resolve().parent.parent / "notebooks"
+DONE = ("succeeded", "done_earlier")  # a stage in these states need not run again
 
 
 @dataclass(frozen=True)
@@ -42,3 +48,67 @@ REFRESH = (
 
 def stage_names(stages=REFRESH) -> list[str]:
     return [s.name for s in stages]
+
+
+def order_stages(stages) -> list:
+    """The stages in dependency order (table order where free); a broken table is an error."""
+    names = [s.name for s in stages]
+    for stage in stages:
+        unknown = [u for u in stage.upstream if u not in names]
+        if unknown or names.count(stage.name) > 1:
+            raise RunError(f"stage table: {stage.name!r} is duplicated or has unknown "
+                           f"upstream {unknown}", stage=stage.name)
+    ordered, placed = [], set()
+    while len(ordered) < len(stages):
+        ready = [s for s in stages if s.name not in placed and set(s.upstream) <= placed]
+        if not ready:
+            raise RunError("stage table has a dependency cycle")
+        ordered.append(ready[0])
+        placed.add(ready[0].name)
+    return ordered
+
+
+def downstream(stages, names) -> set[str]:
+    """`names` and every stage that depends on them, directly or not."""
+    found = set(names)
+    for stage in order_stages(stages):
+        if found & set(stage.upstream):
+            found.add(stage.name)
+    return found
+
+
+def select_stages(stages, only=(), start_from=(), skip=()) -> list[str]:
+    """Names chosen by --only / --from (and downstream) / --skip, in dependency order."""
+    known = [s.name for s in order_stages(stages)]
+    for flag, given in (("--only", only), ("--from", start_from), ("--skip", skip)):
+        unknown = [n for n in given if n not in known]
+        if unknown:
+            raise RunError(f"unknown stage {unknown[0]!r} in {flag}",
+                           hint=f"Stages: {', '.join(known)}")
+    chosen = [n for n in known if (not only or n in only) and n not in skip]
+    if start_from:
+        later = downstream(stages, start_from)
+        chosen = [n for n in chosen if n in later]
+    if not chosen:
+        raise RunError("the stage selection is empty", hint=f"Stages: {', '.join(known)}")
+    return chosen
+
+
+def plan_actions(stages, selected, previous: dict | None = None) -> dict[str, str]:
+    """Stage -> "run", "done_earlier" or "skipped" (not selected).
+
+    `previous` maps stage -> status in the run being resumed. A stage that
+    succeeded earlier runs again only when something it depends on reruns.
+    """
+    previous = previous or {}
+    actions = {}
+    for stage in order_stages(stages):
+        if stage.name not in selected:
+            actions[stage.name] = "skipped"
+        elif previous.get(stage.name) in DONE and not any(
+            actions.get(u) == "run" for u in stage.upstream
+        ):
+            actions[stage.name] = "done_earlier"
+        else:
+            actions[stage.name] = "run"
+    return actions

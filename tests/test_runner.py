@@ -14,10 +14,8 @@ import pytest
 from flywheel_lib import records
 from flywheel_lib.errors import RunError
 from flywheel_lib.lock import is_held
-from flywheel_lib.pipeline import REFRESH, Stage
-from flywheel_lib.runner import (
-    EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, order_stages, plan_actions, select_stages,
-)
+from flywheel_lib.pipeline import REFRESH, Stage, order_stages, plan_actions, select_stages
+from flywheel_lib.runner import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 
 def _names(stages):
