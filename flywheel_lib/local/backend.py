@@ -59,19 +59,18 @@ class LocalBackend(Backend):
 
     # -- repair and validation ---------------------------------------------------
     def repair(self, run_id: str) -> list[dict]:
-        rows = []
-        for entry in self._staged(run_id):
-            folders = {b: str(p) for b, p in lake.bucket_folders(Path(entry.location)).items()}
-            added = self.catalog.record_partitions(entry.name, run_id, folders)
-            rows.append({"table": entry.name, "bucket_folders": len(folders), "partitions_added": added})
-        return rows
+        folders = {e.name: {b: str(p) for b, p in lake.bucket_folders(Path(e.location)).items()}
+                   for e in self._staged(run_id)}
+        added = self.catalog.record_partitions(run_id, folders)
+        return [{"table": name, "bucket_folders": len(found), "partitions_added": added[name]}
+                for name, found in folders.items()]
 
     def validate(self, pair: SnapshotPair, run_id: str) -> list[CheckResult]:
         staged = {e.name: e for e in self._staged(run_id)}
         results = [check(n, "registered", n in staged, "staged for this run" if n in staged else "not registered")
                    for n in self.expected_tables()]
         source_rows = {ds: self.source_rows(pair.of(ds)) for ds in ("addressable_ids", "infobase_attributes")}
-        partitions = {e.name: self.catalog.partitions(e.name, e.run_id) for e in staged.values()}
+        partitions = self.catalog.partitions_of([(e.name, e.run_id) for e in staged.values()])
         for checks in _at_once(lambda e: self._table_checks(e, source_rows[e.dataset], partitions[e.name]),
                                staged.values()):
             results += checks
@@ -153,7 +152,7 @@ class LocalBackend(Backend):
 
     def profiles(self, entries) -> list:
         entries = list(entries)
-        partitions = {e.name: self.catalog.partitions(e.name, e.run_id) for e in entries}
+        partitions = self.catalog.partitions_of([(e.name, e.run_id) for e in entries])
         return _at_once(lambda e: profile.profile_table(e, partitions[e.name]), entries)
 
     def preview(self, table: str, limit: int = 5):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -146,22 +147,27 @@ class LocalCatalog:
                     con.execute(f"CREATE OR REPLACE VIEW staging.{ident(e.name)} AS {_view_sql(e)}")
             con.execute("COMMIT")
 
-    def record_partitions(self, name: str, run_id: str, folders: dict[int, str]) -> int:
-        """Add the partitions not yet recorded (what MSCK REPAIR does); returns how many were added."""
+    def record_partitions(self, run_id: str, folders: dict[str, dict[int, str]]) -> dict[str, int]:
+        """Add the partitions not yet recorded (what MSCK REPAIR does), for every table at once.
+
+        `folders`: table -> id_bucket -> folder. Returns table -> how many were added. One
+        catalog connection for all tables: opening the catalog file costs ~70 ms a time.
+        """
         with self._writing() as con:
-            known = {r[0] for r in con.execute(
-                "SELECT id_bucket FROM flywheel_partitions WHERE name = ? AND run_id = ?", [name, run_id]
-            ).fetchall()}
-            new = [(b, loc) for b, loc in sorted(folders.items()) if b not in known]
+            known = set(con.execute("SELECT name, id_bucket FROM flywheel_partitions WHERE run_id = ?",
+                                    [run_id]).fetchall())
+            new = [(name, b, loc) for name, by_bucket in folders.items()
+                   for b, loc in sorted(by_bucket.items()) if (name, b) not in known]
+            added = {name: 0 for name in folders} | Counter(n for n, _, _ in new)
             if new:
                 # One statement for all of them: row-by-row inserts cost ~0.5 s a table.
-                rows = pa.table({"name": [name] * len(new), "run_id": [run_id] * len(new),
-                                 "id_bucket": pa.array([b for b, _ in new], pa.int32()),
-                                 "location": [loc for _, loc in new]})
+                rows = pa.table({"name": [n for n, _, _ in new], "run_id": [run_id] * len(new),
+                                 "id_bucket": pa.array([b for _, b, _ in new], pa.int32()),
+                                 "location": [loc for _, _, loc in new]})
                 con.register("new_partitions", rows)
                 con.execute("INSERT INTO flywheel_partitions SELECT * FROM new_partitions")
                 con.unregister("new_partitions")
-        return len(new)
+        return added
 
     def publish(self, names: list[str], run_id: str) -> None:
         """Switch the `main` views of `names` to this run's staged versions, all or nothing."""
@@ -216,10 +222,20 @@ class LocalCatalog:
         return self.entries(state="published")
 
     def partitions(self, name: str, run_id: str) -> list[int]:
-        rows = self._query(
-            "SELECT id_bucket FROM flywheel_partitions WHERE name = ? AND run_id = ? ORDER BY 1", [name, run_id]
-        )
-        return [r[0] for r in rows]
+        return self.partitions_of([(name, run_id)])[name]
+
+    def partitions_of(self, versions: list[tuple[str, str]]) -> dict[str, list[int]]:
+        """Table -> its recorded id_buckets, for each (name, run id), in one catalog read."""
+        found: dict[str, list[int]] = {name: [] for name, _ in versions}
+        wanted, run_ids = set(versions), sorted({run_id for _, run_id in versions})
+        if not run_ids:
+            return found
+        rows = self._query("SELECT name, run_id, id_bucket FROM flywheel_partitions "
+                           f"WHERE run_id IN ({', '.join('?' * len(run_ids))}) ORDER BY 3", run_ids)
+        for name, run_id, bucket in rows:
+            if (name, run_id) in wanted:
+                found[name].append(bucket)
+        return found
 
     def query(self, sql: str):
         """Run a read-only query against the catalog (and its views) and return a DataFrame."""
