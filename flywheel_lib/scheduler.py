@@ -11,7 +11,6 @@ background (html_copies.py) and recorded before `execute` returns.
 
 from __future__ import annotations
 
-import importlib
 import signal
 import threading
 import time
@@ -67,9 +66,6 @@ class Scheduler:
     def execute(self) -> bool:
         """Run every stage of `to_run`; False if interrupted (Ctrl-C)."""
         waiting, running = list(self.to_run), {}
-        # papermill's imports (0.5 s) while the first kernels start, not after; a stage thread's
-        # own `import papermill` waits for this one to finish.
-        threading.Thread(target=importlib.import_module, args=("papermill",), daemon=True).start()
         # Room for the running stages and as many stages waiting in a warm kernel.
         pool = ThreadPoolExecutor(2 * self.jobs, thread_name_prefix="stage")
         try:
