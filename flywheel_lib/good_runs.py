@@ -22,11 +22,7 @@ ROLLBACK_RECORDS = ("operations", "rollback")  # op_runner.OPS["rollback"]: <run
 def rolled_back(runs_dir: str | Path) -> set[str]:
     """Run ids an applied, succeeded rollback took off."""
     taken_off: set[str] = set()
-    for run_dir in records.month_runs(Path(runs_dir).joinpath(*ROLLBACK_RECORDS)):
-        try:
-            manifest = records.read_manifest(run_dir)
-        except FlywheelError:
-            continue
+    for _, manifest in _newest_first(Path(runs_dir).joinpath(*ROLLBACK_RECORDS)):
         facts = manifest.get("stages", {}).get("rollback", {}).get("scraps", {}).get("rollback") or {}
         if manifest.get("status") == "succeeded" and facts.get("applied"):
             taken_off.update(facts.get("taken_off", []))
@@ -36,10 +32,15 @@ def rolled_back(runs_dir: str | Path) -> set[str]:
 def of_month(runs_dir: str | Path, month: str, skip: set[str] | None = None) -> Iterator[tuple[Path, dict]]:
     """(run dir, manifest) of the month's good runs, newest first; `skip`: `rolled_back(runs_dir)` if known."""
     skip = rolled_back(runs_dir) if skip is None else skip
-    for run_dir in reversed(records.month_runs(Path(runs_dir) / month)):
-        try:
-            manifest = records.read_manifest(run_dir)
-        except FlywheelError:
-            continue
+    for run_dir, manifest in _newest_first(Path(runs_dir) / month):
         if manifest.get("status") == "succeeded" and run_dir.name not in skip:
             yield run_dir, manifest
+
+
+def _newest_first(folder: Path) -> Iterator[tuple[Path, dict]]:
+    """(run dir, manifest) of the runs in `folder`, newest first; an unreadable manifest is passed over."""
+    for run_dir in reversed(records.month_runs(folder)):
+        try:
+            yield run_dir, records.read_manifest(run_dir)
+        except FlywheelError:
+            continue

@@ -5,10 +5,11 @@
 "Previous good month" is read from the run records, so both backends agree:
 the newest *succeeded* refresh run of an earlier month that no rollback took
 off (good_runs.py), and the tables its manifest says were serving when it
-ended (`serving`: table -> run, snapshot, location). The plan lists every table that switches back; applying hands
-those versions to the backend (`Backend.serve_again`), which switches them
-all or none (one DuckDB transaction locally, publishing.py's put-back switch
-on Glue) and refuses, naming the table, when a version was pruned.
+ended (`serving`: table -> run, snapshot, location). The plan lists every
+table that switches back; applying hands those versions to the backend
+(`Backend.serve_again`), which switches them all or none (one DuckDB
+transaction locally, publishing.py's put-back switch on Glue) and refuses,
+naming the table, when a version was pruned.
 Retention keeps those versions (`kept_locations`).
 """
 

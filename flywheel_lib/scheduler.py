@@ -4,9 +4,10 @@
 succeeded, records every change in the manifest at once (so an interrupted run
 still has a true record), blocks the downstream of a failure, and passes Ctrl-C
 on to the kernels, which run in their own sessions. A stage whose upstream are
-running (or waiting in a warm kernel) gets its kernel started ahead, and a kernel is shut down after its
-stage's outcome is recorded (kernels.py); HTML copies are rendered in the
-background (html_copies.py) and recorded before `execute` returns.
+running (or waiting in a warm kernel) gets its kernel started ahead, and a
+kernel is shut down after its stage's outcome is recorded (kernels.py); HTML
+copies are rendered in the background (html_copies.py) and recorded before
+`execute` returns.
 """
 
 from __future__ import annotations
